@@ -1,0 +1,71 @@
+"""Flask API with JWT-based authentication: the application factory and its extensions."""
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from flask_bcrypt import Bcrypt
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+
+from flask_api_tutorial.config import (
+    DEFAULT_CONFIG,
+    get_config,
+    settings_from_environ,
+    validate,
+)
+
+# Named constraints, so that migrations can drop them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate()
+bcrypt = Bcrypt()
+
+SQLITE_FILENAME = "flask_api_tutorial.db"
+
+
+def create_app(config_name=None, test_config=None):
+    """Create the app for ``config_name`` (default: $FLASK_CONFIG, else development).
+
+    ``test_config`` overrides settings after the environment has been read; the test
+    suite uses it to choose its database.
+    """
+    config_name = config_name or os.environ.get("FLASK_CONFIG") or DEFAULT_CONFIG
+    config_class = get_config(config_name)
+
+    app = Flask("flask_api_tutorial")
+    app.config.from_object(config_class)
+    app.config.update(settings_from_environ(config_name))
+    app.config.update(test_config or {})
+    app.config["CONFIG_NAME"] = config_name
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        db_file = Path(app.instance_path) / SQLITE_FILENAME
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_file}"
+    validate(config_name, app.config)
+
+    from flask_api_tutorial import models  # noqa: F401  (registers the tables)
+    from flask_api_tutorial.api import api, api_bp
+    from flask_api_tutorial.api.errors import register_error_handlers
+    from flask_api_tutorial.cli import register_cli
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir())
+    bcrypt.init_app(app)
+    app.register_blueprint(api_bp)
+    register_error_handlers(app, api)
+    register_cli(app)
+    return app
+
+
+def _migrations_dir():
+    """Return the migrations folder of the checkout, whatever the working directory."""
+    return str(Path(__file__).resolve().parents[2] / "migrations")

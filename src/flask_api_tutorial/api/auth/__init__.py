@@ -1,0 +1,1 @@
+"""The auth namespace: register, login, user and logout."""

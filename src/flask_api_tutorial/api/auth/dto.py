@@ -1,0 +1,119 @@
+"""Request parsers and response models of the auth namespace: data shapes only."""
+
+from email_validator import EmailNotValidError, validate_email
+from flask_restx import Model
+from flask_restx.fields import Boolean, DateTime, Integer, Raw, String
+from flask_restx.reqparse import RequestParser
+
+PASSWORD_MIN_CHARS = 8
+PASSWORD_MAX_BYTES = 72
+PASSWORD_RULE = (
+    f"password must be at least {PASSWORD_MIN_CHARS} characters "
+    f"and at most {PASSWORD_MAX_BYTES} bytes in UTF-8"
+)
+
+
+def email(value):
+    """Return the email trimmed and lower-cased, or raise ValueError."""
+    if not isinstance(value, str):
+        raise ValueError("email must be a string")
+    try:
+        validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        raise ValueError(f"{value} is not a valid email") from None
+    return value.strip().lower()
+
+
+def new_password(value):
+    """Return ``value`` if it meets the password rule (bcrypt's 72-byte limit included)."""
+    if not isinstance(value, str):
+        raise ValueError("password must be a string")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("password must be valid Unicode text") from None
+    if len(value) < PASSWORD_MIN_CHARS or size > PASSWORD_MAX_BYTES:
+        raise ValueError(PASSWORD_RULE)
+    return value
+
+
+def password(value):
+    """Return ``value`` if it is a string; its length is for the login check to judge."""
+    if not isinstance(value, str):
+        raise ValueError("password must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("password must be valid Unicode text") from None
+    return value
+
+
+email.__schema__ = {"type": "string", "format": "email"}
+new_password.__schema__ = {
+    "type": "string",
+    "format": "password",
+    "minLength": PASSWORD_MIN_CHARS,
+}
+password.__schema__ = {"type": "string", "format": "password"}
+
+auth_reqparser = RequestParser(bundle_errors=True)
+auth_reqparser.add_argument(
+    name="email", type=email, location="form", required=True, nullable=False
+)
+auth_reqparser.add_argument(
+    name="password",
+    type=new_password,
+    location="form",
+    required=True,
+    nullable=False,
+)
+
+login_reqparser = auth_reqparser.copy()
+login_reqparser.replace_argument(
+    name="password", type=password, location="form", required=True, nullable=False
+)
+
+token_model = Model(
+    "Token",
+    {
+        "status": String(example="success"),
+        "message": String(example="successfully logged in"),
+        "access_token": String(description="HS256 JWT; send it as 'Bearer <token>'"),
+        "token_type": String(example="bearer"),
+        "expires_in": Integer(description="seconds until the token expires"),
+    },
+)
+
+user_model = Model(
+    "User",
+    {
+        "email": String(example="user@example.com"),
+        "public_id": String(description="the user's permanent id (the token's sub)"),
+        "admin": Boolean(default=False),
+        "registered_on": DateTime(dt_format="iso8601"),
+        "token_expires_in": String(
+            description="time left on this token, HH:MM:SS", example="00:14:59"
+        ),
+    },
+)
+
+status_model = Model(
+    "Status",
+    {
+        "status": String(example="fail"),
+        "message": String(example="email or password does not match"),
+    },
+)
+
+error_model = Model("Error", {"message": String(example="Invalid token. Please log in again.")})
+
+validation_error_model = Model(
+    "ValidationError",
+    {
+        "message": String(example="Input payload validation failed"),
+        "errors": Raw(
+            description="field name → what is wrong with it",
+            example={"email": "foo is not a valid email"},
+        ),
+    },
+)

@@ -1,0 +1,122 @@
+"""The auth namespace's resources: parse the request, call the business, document it."""
+
+from http import HTTPStatus
+
+from flask_restx import Namespace, Resource
+
+from flask_api_tutorial.api.auth.business import (
+    get_logged_in_user,
+    process_login_request,
+    process_logout_request,
+    process_registration_request,
+)
+from flask_api_tutorial.api.auth.decorators import token_required
+from flask_api_tutorial.api.auth.dto import (
+    auth_reqparser,
+    error_model,
+    login_reqparser,
+    status_model,
+    token_model,
+    user_model,
+    validation_error_model,
+)
+from flask_api_tutorial.api.parsing import parse_body
+
+auth_ns = Namespace(name="auth", validate=True)
+for model in (token_model, user_model, status_model, error_model, validation_error_model):
+    auth_ns.add_model(model.name, model)
+
+_BODY_ERRORS = {
+    int(HTTPStatus.BAD_REQUEST): ("Validation error.", validation_error_model),
+    int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE): ("Request body too large.", error_model),
+    int(HTTPStatus.UNSUPPORTED_MEDIA_TYPE): ("Unsupported body type.", error_model),
+}
+_SERVER_ERRORS = {
+    int(HTTPStatus.INTERNAL_SERVER_ERROR): ("Internal server error.", error_model),
+    int(HTTPStatus.SERVICE_UNAVAILABLE): ("Database unreachable.", error_model),
+}
+_TOKEN_ERRORS = {
+    int(HTTPStatus.UNAUTHORIZED): (
+        "Token is missing, expired, revoked or invalid.",
+        error_model,
+    ),
+}
+
+
+@auth_ns.route("/register", endpoint="auth_register")
+class RegisterUser(Resource):
+    """Handles HTTP requests to URL: /api/v1/auth/register."""
+
+    @auth_ns.expect(auth_reqparser)
+    @auth_ns.doc(
+        responses={
+            int(HTTPStatus.CREATED): ("New user was successfully created.", token_model),
+            int(HTTPStatus.CONFLICT): ("Email address is already registered.", status_model),
+            **_BODY_ERRORS,
+            **_SERVER_ERRORS,
+        }
+    )
+    def post(self):
+        """Register a new user and return an access token."""
+        request_data = parse_body(auth_reqparser)
+        return process_registration_request(
+            email=request_data["email"], password=request_data["password"]
+        )
+
+
+@auth_ns.route("/login", endpoint="auth_login")
+class LoginUser(Resource):
+    """Handles HTTP requests to URL: /api/v1/auth/login."""
+
+    @auth_ns.expect(login_reqparser)
+    @auth_ns.doc(
+        responses={
+            int(HTTPStatus.OK): ("Login succeeded.", token_model),
+            int(HTTPStatus.UNAUTHORIZED): ("email or password does not match.", status_model),
+            **_BODY_ERRORS,
+            **_SERVER_ERRORS,
+        }
+    )
+    def post(self):
+        """Authenticate an existing user and return an access token."""
+        request_data = parse_body(login_reqparser)
+        return process_login_request(
+            email=request_data["email"], password=request_data["password"]
+        )
+
+
+@auth_ns.route("/user", endpoint="auth_user")
+class GetUser(Resource):
+    """Handles HTTP requests to URL: /api/v1/auth/user."""
+
+    @auth_ns.doc(
+        security="Bearer",
+        responses={
+            int(HTTPStatus.OK): ("Token is currently valid.", user_model),
+            **_TOKEN_ERRORS,
+            **_SERVER_ERRORS,
+        },
+    )
+    @auth_ns.marshal_with(user_model, skip_none=False)
+    @token_required
+    def get(self):
+        """Validate access token and return user info."""
+        return get_logged_in_user()
+
+
+@auth_ns.route("/logout", endpoint="auth_logout")
+class LogoutUser(Resource):
+    """Handles HTTP requests to URL: /api/v1/auth/logout."""
+
+    @auth_ns.doc(
+        security="Bearer",
+        responses={
+            int(HTTPStatus.OK): ("Log out succeeded, token is no longer valid.", status_model),
+            **_TOKEN_ERRORS,
+            **_SERVER_ERRORS,
+        },
+    )
+    @token_required
+    def post(self):
+        """Add token to blacklist, deauthenticating the current user."""
+        return process_logout_request()

@@ -1,0 +1,103 @@
+"""The JSON error shape, and the 401/403 challenges with their WWW-Authenticate header.
+
+Every error path goes through ``error_payload``: validation failures, aborts, unknown
+routes, wrong methods, oversized bodies, an unreachable database and unexpected
+exceptions, whether Flask-RESTx or Flask itself handles them.
+"""
+
+from http import HTTPStatus
+
+from flask import current_app, jsonify, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException
+
+INTERNAL_SERVER_ERROR = "Internal server error"
+DATABASE_UNAVAILABLE = "Service unavailable: the database cannot be reached."
+UNAUTHORIZED = "Unauthorized"
+NOT_ADMIN = "You are not an administrator"
+
+# Headers that belong to werkzeug's HTML error page, not to our JSON one.
+_DROPPED_HEADERS = {"content-type", "content-length"}
+
+
+class ApiChallenge(HTTPException):
+    """A 401 or 403 whose WWW-Authenticate header is built as RFC 6750 describes."""
+
+    def __init__(self, code, message, realm, error=None, data=None):
+        """Keep what the response needs: status, body and challenge parameters."""
+        super().__init__(description=message)
+        self.code = code
+        self.realm = realm
+        self.error = error
+        self.data = data or {"message": message}
+
+    def get_headers(self, environ=None, scope=None):
+        """Return the challenge header (werkzeug 3 passes both arguments)."""
+        challenge = f'Bearer realm="{self.realm}"'
+        if self.error:
+            challenge += f', error="{self.error}", error_description="{self.description}"'
+        return [("WWW-Authenticate", challenge)]
+
+
+def unauthorized(message=UNAUTHORIZED, error=None, data=None):
+    """Return the 401 for a missing (``error=None``) or a refused token."""
+    realm = current_app.config["WWW_AUTH_REALM"]
+    return ApiChallenge(HTTPStatus.UNAUTHORIZED, message, realm, error, data)
+
+
+def invalid_token(message):
+    """Return the 401 for a token that was presented and refused."""
+    return unauthorized(message, error="invalid_token")
+
+
+def not_admin():
+    """Return the 403 for a valid token whose user is not an administrator."""
+    realm = current_app.config["WWW_AUTH_ADMIN_REALM"]
+    return ApiChallenge(HTTPStatus.FORBIDDEN, NOT_ADMIN, realm, "insufficient_scope")
+
+
+def error_payload(error):
+    """Return (body, status, Headers) for any exception raised while handling a request."""
+    if isinstance(error, HTTPException):
+        headers = Headers(
+            [
+                (name, value)
+                for name, value in error.get_headers()
+                if name.lower() not in _DROPPED_HEADERS
+            ]
+        )
+        body = getattr(error, "data", None) or {
+            "message": error.description or HTTPStatus(error.code).phrase
+        }
+        return body, error.code, headers
+    if _is_database_unavailable(error):
+        return {"message": DATABASE_UNAVAILABLE}, HTTPStatus.SERVICE_UNAVAILABLE, Headers()
+    return {"message": INTERNAL_SERVER_ERROR}, HTTPStatus.INTERNAL_SERVER_ERROR, Headers()
+
+
+def _is_database_unavailable(error):
+    """Tell a lost or refused database connection from a bug in a statement."""
+    if isinstance(error, PoolTimeoutError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError)
+
+
+def register_error_handlers(app, api):
+    """Send every error, from Flask-RESTx resources or from Flask, through error_payload."""
+
+    def handle_flask_error(error):
+        body, status, headers = error_payload(error)
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            # Flask-RESTx logs its own 5xx; Flask leaves handled ones to us.
+            app.logger.error("%s: %s", request.path, status, exc_info=error)
+        return jsonify(body), status, headers
+
+    def handle_restx_error(error):
+        return error_payload(error)
+
+    app.register_error_handler(Exception, handle_flask_error)
+    api.errorhandler(Exception)(handle_restx_error)

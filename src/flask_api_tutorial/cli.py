@@ -1,0 +1,45 @@
+"""Flask commands: add-user, and the objects that `flask shell` starts with."""
+
+import click
+from sqlalchemy.exc import IntegrityError
+
+from flask_api_tutorial import db
+from flask_api_tutorial.api.auth.dto import email as email_type
+from flask_api_tutorial.api.auth.dto import new_password
+from flask_api_tutorial.models import BlacklistedToken, User
+
+
+@click.command("add-user")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Give the user administrator rights.")
+@click.password_option(
+    "--password",
+    prompt="Password",
+    confirmation_prompt=True,
+    help="Prompted for (twice, without echo) when not given.",
+)
+def add_user(email, admin, password):
+    """Register EMAIL, asking for the password twice without echoing it."""
+    try:
+        email = email_type(email)
+        password = new_password(password)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    db.session.add(User(email=email, password=password, admin=admin))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise click.ClickException(f"{email} is already registered") from None
+    role = "admin user" if admin else "user"
+    click.echo(f"Successfully added new {role}: {email}")
+
+
+def _shell_context():
+    return {"db": db, "User": User, "BlacklistedToken": BlacklistedToken}
+
+
+def register_cli(app):
+    """Attach the commands and the shell context to ``app``."""
+    app.cli.add_command(add_user)
+    app.shell_context_processor(_shell_context)

@@ -1,0 +1,154 @@
+"""Configuration classes and the one place where the environment overrides them."""
+
+import os
+from datetime import timedelta
+
+CONFIG_NAMES = ("development", "testing", "production")
+DEFAULT_CONFIG = "development"
+
+# Keys that are public, so production must never sign tokens with them.
+DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+PLACEHOLDER_SECRET_KEYS = frozenset(
+    {
+        DEV_SECRET_KEY,
+        "replace-me-with-the-output-of-python-secrets-token-hex-32",
+        "changeme",
+        "change-me",
+        "secret",
+        "secret-key",
+        "your-secret-key",
+        "open sesame",
+    }
+)
+MIN_SECRET_KEY_BYTES = 32
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used: start-up must stop."""
+
+
+class Config:
+    """Defaults shared by every configuration."""
+
+    SECRET_KEY = DEV_SECRET_KEY
+    TOKEN_EXPIRE_HOURS = 0
+    TOKEN_EXPIRE_MINUTES = 15
+    TOKEN_EXPIRE_SECONDS = 0
+    BCRYPT_LOG_ROUNDS = 4
+    MAX_CONTENT_LENGTH = 64 * 1024
+    # None means "an SQLite file in the instance folder", resolved by the factory.
+    SQLALCHEMY_DATABASE_URI = None
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    WWW_AUTH_REALM = "registered_users@mydomain.com"
+    WWW_AUTH_ADMIN_REALM = "admin_users@mydomain.com"
+    RESTX_ERROR_404_HELP = False
+    RESTX_MASK_SWAGGER = False
+    SWAGGER_UI_DOC_EXPANSION = "list"
+    SWAGGER_UI_REQUEST_DURATION = True
+
+
+class DevelopmentConfig(Config):
+    """Local development: cheap hashing, short-lived tokens."""
+
+
+class TestingConfig(Config):
+    """Test suite: needs nothing from the environment."""
+
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-that-is-at-least-32-bytes-long"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+
+class ProductionConfig(Config):
+    """Production: real bcrypt cost, one-hour tokens, a secret key from the environment."""
+
+    SECRET_KEY = None
+    TOKEN_EXPIRE_HOURS = 1
+    TOKEN_EXPIRE_MINUTES = 0
+    BCRYPT_LOG_ROUNDS = 12
+
+
+_CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+_INT_SETTINGS = {
+    "TOKEN_EXPIRE_HOURS": (0, None),
+    "TOKEN_EXPIRE_MINUTES": (0, None),
+    "TOKEN_EXPIRE_SECONDS": (0, None),
+    "BCRYPT_LOG_ROUNDS": (4, 31),
+    "MAX_CONTENT_LENGTH": (1024, None),
+}
+
+
+def get_config(config_name):
+    """Return the configuration class called ``config_name``, or raise ConfigError."""
+    try:
+        return _CONFIGS[config_name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"FLASK_CONFIG={config_name!r} is not a known configuration; "
+            f"use one of: {', '.join(CONFIG_NAMES)}"
+        ) from None
+
+
+def settings_from_environ(config_name, environ=None):
+    """Return the settings of ``config_name`` that the environment overrides.
+
+    The testing configuration ignores the environment, so that the suite runs the
+    same on every machine; its database is chosen by the test fixtures.
+    """
+    environ = os.environ if environ is None else environ
+    if config_name == "testing":
+        return {}
+    settings = {}
+    for name in ("SECRET_KEY", "DATABASE_URL"):
+        if environ.get(name):
+            settings[name] = environ[name]
+    if "DATABASE_URL" in settings:
+        settings["SQLALCHEMY_DATABASE_URI"] = settings.pop("DATABASE_URL")
+    for name, (lowest, highest) in _INT_SETTINGS.items():
+        raw = environ.get(name, "").strip()
+        if raw:
+            settings[name] = _parse_int(name, raw, lowest, highest)
+    return settings
+
+
+def _parse_int(name, raw, lowest, highest):
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < lowest or (highest is not None and value > highest):
+        upper = f" and at most {highest}" if highest is not None else ""
+        raise ConfigError(f"{name}={value} must be at least {lowest}{upper}")
+    return value
+
+
+def token_lifetime(config):
+    """Return the access-token lifetime that the three TOKEN_EXPIRE_* settings add up to."""
+    return timedelta(
+        hours=config["TOKEN_EXPIRE_HOURS"],
+        minutes=config["TOKEN_EXPIRE_MINUTES"],
+        seconds=config["TOKEN_EXPIRE_SECONDS"],
+    )
+
+
+def validate(config_name, config):
+    """Raise ConfigError when the final configuration is unsafe or unusable."""
+    if token_lifetime(config) <= timedelta(0):
+        raise ConfigError("the access-token lifetime (TOKEN_EXPIRE_*) must be positive")
+    if config_name != "production":
+        return
+    key = config.get("SECRET_KEY")
+    if not key:
+        raise ConfigError("SECRET_KEY must be set in production")
+    if key in PLACEHOLDER_SECRET_KEYS:
+        raise ConfigError("SECRET_KEY is a published placeholder; generate a new one")
+    if len(key.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production"
+        )

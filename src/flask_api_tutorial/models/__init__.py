@@ -1,0 +1,6 @@
+"""Database models."""
+
+from flask_api_tutorial.models.token_blacklist import BlacklistedToken
+from flask_api_tutorial.models.user import User
+
+__all__ = ["BlacklistedToken", "User"]

@@ -1,0 +1,77 @@
+"""The User model: credentials, admin flag and the id that tokens carry."""
+
+import secrets
+import uuid
+
+from flask import current_app
+
+from flask_api_tutorial import bcrypt, db
+from flask_api_tutorial.config import token_lifetime
+from flask_api_tutorial.util.datetime_util import UtcDateTime, utc_now
+from flask_api_tutorial.util.jwt_util import encode_access_token
+
+BCRYPT_MAX_BYTES = 72
+
+
+def _new_public_id():
+    return str(uuid.uuid4())
+
+
+class User(db.Model):
+    """A registered user; the email is stored trimmed and lower-case."""
+
+    __tablename__ = "site_user"
+
+    id = db.Column(db.Integer, primary_key=True)
+    email = db.Column(db.String(255), unique=True, nullable=False)
+    password_hash = db.Column(db.String(100), nullable=False)
+    registered_on = db.Column(UtcDateTime(), nullable=False, default=utc_now)
+    admin = db.Column(db.Boolean, nullable=False, default=False)
+    public_id = db.Column(db.String(36), unique=True, nullable=False, default=_new_public_id)
+
+    def __repr__(self):
+        """Show the account without its secrets."""
+        return f"<User email={self.email}, public_id={self.public_id}, admin={self.admin}>"
+
+    @property
+    def password(self):
+        """Write-only: the password itself is never kept."""
+        raise AttributeError("password: write-only field")
+
+    @password.setter
+    def password(self, password):
+        rounds = current_app.config["BCRYPT_LOG_ROUNDS"]
+        self.password_hash = bcrypt.generate_password_hash(password, rounds).decode()
+
+    def check_password(self, password):
+        """Return True if ``password`` matches; an over-long one costs the same, then fails."""
+        if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+            check_dummy_password(password)
+            return False
+        return bcrypt.check_password_hash(self.password_hash, password)
+
+    def encode_access_token(self, now=None):
+        """Return a new access token for this user, valid for the configured lifetime."""
+        config = current_app.config
+        return encode_access_token(
+            public_id=self.public_id,
+            admin=self.admin,
+            key=config["SECRET_KEY"],
+            lifetime=token_lifetime(config),
+            now=now or utc_now(),
+        )
+
+
+def check_dummy_password(password):
+    """Spend one bcrypt check at the configured cost, so that failures take equal time.
+
+    Used for unknown emails and over-long passwords, which must not answer faster
+    than a wrong password does.
+    """
+    rounds = current_app.config["BCRYPT_LOG_ROUNDS"]
+    dummy_hashes = current_app.extensions.setdefault("dummy_password_hashes", {})
+    if rounds not in dummy_hashes:
+        dummy_hashes[rounds] = bcrypt.generate_password_hash(secrets.token_urlsafe(16), rounds)
+    truncated = password.encode("utf-8")[:BCRYPT_MAX_BYTES]
+    bcrypt.check_password_hash(dummy_hashes[rounds], truncated)
+    return False
