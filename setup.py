@@ -31,6 +31,7 @@ EXTRAS_REQUIRE = {
         "time-machine>=2.14",
         "ruff>=0.6",
         "tox>=4",
+        "httpie>=3.2",
         "psycopg[binary]>=3.1",
         "gunicorn>=22",
     ],

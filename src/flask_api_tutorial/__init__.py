@@ -42,6 +42,7 @@ def create_app(config_name=None, test_config=None):
     config_class = get_config(config_name)
 
     app = Flask("flask_api_tutorial")
+    app.json.sort_keys = False  # bodies read in the order the contract lists fields
     app.config.from_object(config_class)
     app.config.update(settings_from_environ(config_name))
     app.config.update(test_config or {})

@@ -8,10 +8,12 @@ exceptions, whether Flask-RESTx or Flask itself handles them.
 from http import HTTPStatus
 
 from flask import current_app, jsonify, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
+
+from flask_api_tutorial import db
 
 INTERNAL_SERVER_ERROR = "Internal server error"
 DATABASE_UNAVAILABLE = "Service unavailable: the database cannot be reached."
@@ -72,9 +74,19 @@ def error_payload(error):
             "message": error.description or HTTPStatus(error.code).phrase
         }
         return body, error.code, headers
+    # A failed statement leaves the session unusable until it is rolled back.
+    _rollback_session()
     if _is_database_unavailable(error):
         return {"message": DATABASE_UNAVAILABLE}, HTTPStatus.SERVICE_UNAVAILABLE, Headers()
     return {"message": INTERNAL_SERVER_ERROR}, HTTPStatus.INTERNAL_SERVER_ERROR, Headers()
+
+
+def _rollback_session():
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        # The connection is gone; the pool replaces it on the next checkout.
+        pass
 
 
 def _is_database_unavailable(error):

@@ -1,0 +1,59 @@
+"""flask add-user and the flask shell context."""
+
+from flask_api_tutorial.models import BlacklistedToken, User
+
+
+def _add_user(app, *args, input_text="password123\npassword123\n"):
+    return app.test_cli_runner().invoke(args=["add-user", *args], input=input_text)
+
+
+def test_add_user(app, db):
+    result = _add_user(app, "Someone@Example.com")
+    assert result.exit_code == 0, result.output
+    assert "Successfully added new user: someone@example.com" in result.output
+    assert "password123" not in result.output
+    user = db.session.scalar(db.select(User).filter_by(email="someone@example.com"))
+    assert user.admin is False
+    assert user.check_password("password123")
+
+
+def test_add_admin_user(app, db):
+    result = _add_user(app, "boss@example.com", "--admin")
+    assert result.exit_code == 0, result.output
+    assert "Successfully added new admin user: boss@example.com" in result.output
+    assert db.session.scalar(db.select(User.admin).filter_by(email="boss@example.com")) is True
+
+
+def test_add_user_asks_twice_and_rejects_a_mismatch(app, db):
+    result = _add_user(app, "a@b.io", input_text="password123\npassword124\n")
+    assert result.exit_code != 0
+    assert "do not match" in result.output
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+
+
+def test_add_user_already_registered(app, user):
+    result = _add_user(app, user.email.upper())
+    assert result.exit_code == 1
+    assert f"Error: {user.email} is already registered" in result.output
+
+
+def test_add_user_invalid_email(app, db):
+    result = _add_user(app, "not-an-email")
+    assert result.exit_code == 2
+    assert "not-an-email is not a valid email" in result.output
+
+
+def test_add_user_password_rule(app, db):
+    result = _add_user(app, "a@b.io", input_text="short\nshort\n")
+    assert result.exit_code == 2
+    assert "password must be at least 8 characters and at most 72 bytes in UTF-8" in (
+        result.output
+    )
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+
+
+def test_shell_context(app):
+    context = app.make_shell_context()
+    assert context["User"] is User
+    assert context["BlacklistedToken"] is BlacklistedToken
+    assert context["db"].session is not None

@@ -1,0 +1,184 @@
+"""Configuration: FLASK_CONFIG, the environment overrides and production's refusals."""
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from flask_api_tutorial import create_app, db
+from flask_api_tutorial.config import ConfigError, token_lifetime
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD_KEY = "k" * 32
+ENV_VARS = [
+    "FLASK_CONFIG",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "TOKEN_EXPIRE_HOURS",
+    "TOKEN_EXPIRE_MINUTES",
+    "TOKEN_EXPIRE_SECONDS",
+    "BCRYPT_LOG_ROUNDS",
+    "MAX_CONTENT_LENGTH",
+]
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """Return monkeypatch over a clean environment whose database is a temp SQLite file."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("name", "lifetime", "rounds"),
+    [
+        ("development", timedelta(minutes=15), 4),
+        ("testing", timedelta(minutes=15), 4),
+        ("production", timedelta(hours=1), 12),
+    ],
+)
+def test_defaults(env, name, lifetime, rounds):
+    env.setenv("SECRET_KEY", GOOD_KEY)
+    app = create_app(name)
+    assert token_lifetime(app.config) == lifetime
+    assert app.config["BCRYPT_LOG_ROUNDS"] == rounds
+    assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024
+    assert app.config["WWW_AUTH_REALM"] == "registered_users@mydomain.com"
+
+
+def test_flask_config_chooses_the_configuration(env):
+    env.setenv("FLASK_CONFIG", "production")
+    env.setenv("SECRET_KEY", GOOD_KEY)
+    assert create_app().config["CONFIG_NAME"] == "production"
+    env.delenv("FLASK_CONFIG")
+    assert create_app().config["CONFIG_NAME"] == "development"
+
+
+@pytest.mark.parametrize("name", ["staging", "Production", "prod"])
+def test_unknown_configuration_stops_start_up(env, name):
+    with pytest.raises(ConfigError, match="use one of: development, testing, production"):
+        create_app(name)
+
+
+def test_unknown_configuration_from_the_command_line(env):
+    env.setenv("FLASK_CONFIG", "staging")
+    env.setenv("FLASK_APP", "run.py")
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "routes"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Configuration error: FLASK_CONFIG='staging' is not a known configuration" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_environment_overrides(env):
+    env.setenv("TOKEN_EXPIRE_HOURS", "2")
+    env.setenv("TOKEN_EXPIRE_MINUTES", "0")
+    env.setenv("TOKEN_EXPIRE_SECONDS", "30")
+    env.setenv("BCRYPT_LOG_ROUNDS", "6")
+    env.setenv("MAX_CONTENT_LENGTH", "4096")
+    env.setenv("SECRET_KEY", "s" * 40)
+    app = create_app("development")
+    assert token_lifetime(app.config) == timedelta(hours=2, seconds=30)
+    assert app.config["BCRYPT_LOG_ROUNDS"] == 6
+    assert app.config["MAX_CONTENT_LENGTH"] == 4096
+    assert app.config["SECRET_KEY"] == "s" * 40
+
+
+def test_token_lifetime_reaches_the_response(env):
+    env.setenv("TOKEN_EXPIRE_MINUTES", "1")
+    env.setenv("TOKEN_EXPIRE_SECONDS", "5")
+    app = create_app("development")
+    with app.app_context():
+        db.create_all()
+        response = app.test_client().post(
+            "/api/v1/auth/register", json={"email": "a@b.io", "password": "password"}
+        )
+    assert response.get_json()["expires_in"] == 65
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TOKEN_EXPIRE_MINUTES", "ten", "is not a whole number"),
+        ("TOKEN_EXPIRE_HOURS", "-1", "must be at least 0"),
+        ("BCRYPT_LOG_ROUNDS", "3", "must be at least 4 and at most 31"),
+        ("MAX_CONTENT_LENGTH", "10", "must be at least 1024"),
+    ],
+)
+def test_bad_environment_values_stop_start_up(env, name, value, message):
+    env.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        create_app("development")
+
+
+def test_zero_token_lifetime_stops_start_up(env):
+    env.setenv("TOKEN_EXPIRE_MINUTES", "0")
+    with pytest.raises(ConfigError, match="lifetime"):
+        create_app("development")
+
+
+def test_testing_ignores_the_environment(env):
+    env.setenv("TOKEN_EXPIRE_MINUTES", "1")
+    env.setenv("SECRET_KEY", "from-the-environment-" * 3)
+    app = create_app("testing")
+    assert token_lifetime(app.config) == timedelta(minutes=15)
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite://"
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (None, "SECRET_KEY must be set in production"),
+        ("", "SECRET_KEY must be set in production"),
+        ("short-key", "at least 32 bytes"),
+        ("k" * 31, "at least 32 bytes"),
+        ("development-only-secret-key-do-not-use-in-production", "placeholder"),
+        ("replace-me-with-the-output-of-python-secrets-token-hex-32", "placeholder"),
+    ],
+    ids=["unset", "empty", "short", "31 bytes", "dev default", ".env.example"],
+)
+def test_production_refuses_unsafe_secret_key(env, key, message):
+    if key is not None:
+        env.setenv("SECRET_KEY", key)
+    with pytest.raises(ConfigError, match=message):
+        create_app("production")
+
+
+def test_production_accepts_a_real_key(env):
+    env.setenv("SECRET_KEY", "0123456789abcdef" * 4)
+    assert create_app("production").config["SECRET_KEY"] == "0123456789abcdef" * 4
+
+
+def test_env_example_lists_every_variable():
+    text = (ROOT / ".env.example").read_text()
+    names = {line.split("=")[0].lstrip("# ") for line in text.splitlines() if "=" in line}
+    assert set(ENV_VARS) <= names
+
+
+def test_env_example_secret_key_is_refused_in_production(env):
+    text = (ROOT / ".env.example").read_text()
+    (line,) = [line for line in text.splitlines() if line.startswith("SECRET_KEY=")]
+    env.setenv("SECRET_KEY", line.split("=", 1)[1])
+    with pytest.raises(ConfigError, match="placeholder"):
+        create_app("production")
+
+
+def test_default_database_is_in_the_instance_folder(env):
+    env.delenv("DATABASE_URL")
+    app = create_app("development")
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    db_path = Path(uri.removeprefix("sqlite:///"))
+    assert db_path.parent == Path(app.instance_path)
+    package_dir = Path(__file__).resolve().parents[1] / "src" / "flask_api_tutorial"
+    assert package_dir not in db_path.parents

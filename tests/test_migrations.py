@@ -1,0 +1,58 @@
+"""The committed migrations build exactly the models' schema, and undo it."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect
+
+from flask_api_tutorial import create_app, db
+from tests.conftest import database_url
+
+TABLES = {"alembic_version", "site_user", "token_blacklist"}
+
+
+@pytest.fixture
+def empty_app(tmp_path):
+    """Return an app on an empty database, and empty it again afterwards."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url(tmp_path)})
+    with app.app_context():
+        assert set(inspect(db.engine).get_table_names()) == set()
+        yield app
+        db.session.remove()
+        db.drop_all()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        db.engine.dispose()
+
+
+def _differences():
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def test_upgrade_from_empty_matches_the_models(empty_app):
+    upgrade()
+    assert set(inspect(db.engine).get_table_names()) == TABLES
+    assert _differences() == []
+
+
+def test_downgrade_to_base_and_upgrade_again(empty_app):
+    upgrade()
+    downgrade(revision="base")
+    assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
+    upgrade()
+    assert _differences() == []
+
+
+def test_indexes_and_unique_constraints(empty_app):
+    upgrade()
+    inspector = inspect(db.engine)
+    unique = {
+        table: {tuple(c["column_names"]) for c in inspector.get_unique_constraints(table)}
+        for table in ("site_user", "token_blacklist")
+    }
+    assert unique == {"site_user": {("email",), ("public_id",)}, "token_blacklist": {("jti",)}}
+    indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("token_blacklist")}
+    assert indexes["ix_token_blacklist_expires_at"] == ["expires_at"]

@@ -1,0 +1,62 @@
+"""The OpenAPI document and Swagger UI."""
+
+import pytest
+
+
+@pytest.fixture
+def spec(client):
+    response = client.get("/api/v1/swagger.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def test_swagger_ui_is_served_with_local_assets(client):
+    response = client.get("/api/v1/ui")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/html")
+    page = response.get_data(as_text=True)
+    assert "/api/v1/swagger.json" in page
+    assert "//cdn" not in page and "unpkg" not in page
+    with client.get("/swaggerui/swagger-ui-bundle.js") as asset:
+        assert asset.status_code == 200
+
+
+def test_bearer_security_definition(spec):
+    definition = spec["securityDefinitions"]["Bearer"]
+    assert definition["type"] == "apiKey"
+    assert definition["in"] == "header"
+    assert definition["name"] == "Authorization"
+    assert "Bearer" in definition["description"]
+
+
+def test_every_endpoint_is_documented(spec):
+    assert spec["basePath"] == "/api/v1"
+    assert set(spec["paths"]) == {"/auth/register", "/auth/login", "/auth/user", "/auth/logout"}
+    operations = {
+        ("/auth/register", "post"): {"201", "400", "409", "413", "415", "500", "503"},
+        ("/auth/login", "post"): {"200", "400", "401", "413", "415", "500", "503"},
+        ("/auth/user", "get"): {"200", "401", "500", "503"},
+        ("/auth/logout", "post"): {"200", "401", "500", "503"},
+    }
+    for (path, method), statuses in operations.items():
+        operation = spec["paths"][path][method]
+        assert set(operation["responses"]) == statuses, path
+        for status, response in operation["responses"].items():
+            assert response["schema"]["$ref"].startswith("#/definitions/"), (path, status)
+        assert operation["summary"]
+
+
+def test_protected_operations_ask_for_the_bearer_token(spec):
+    assert spec["paths"]["/auth/user"]["get"]["security"] == [{"Bearer": []}]
+    assert spec["paths"]["/auth/logout"]["post"]["security"] == [{"Bearer": []}]
+    assert "security" not in spec["paths"]["/auth/login"]["post"]
+
+
+def test_form_fields_are_documented(spec):
+    for path in ("/auth/register", "/auth/login"):
+        operation = spec["paths"][path]["post"]
+        fields = {p["name"]: p for p in operation["parameters"]}
+        assert set(fields) == {"email", "password"}
+        assert all(p["in"] == "formData" and p["required"] for p in fields.values())
+    register = {p["name"]: p for p in spec["paths"]["/auth/register"]["post"]["parameters"]}
+    assert register["password"]["minLength"] == 8

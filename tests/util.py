@@ -1,0 +1,76 @@
+"""Request helpers and the contract's fixed values."""
+
+from flask import url_for
+
+EMAIL = "new_user@email.com"
+ADMIN_EMAIL = "admin_user@email.com"
+PASSWORD = "test1234"
+BAD_REQUEST = "Input payload validation failed"
+REALM = 'Bearer realm="registered_users@mydomain.com"'
+UNAUTHORIZED = {"message": "Unauthorized"}
+TOKEN_EXPIRED = "Access token expired. Please log in again."
+TOKEN_BLACKLISTED = "Token blacklisted. Please log in again."
+TOKEN_INVALID = "Invalid token. Please log in again."
+LOGIN_FAILED = {"status": "fail", "message": "email or password does not match"}
+
+
+def challenge(message):
+    """Return the WWW-Authenticate value for a refused token."""
+    return f'{REALM}, error="invalid_token", error_description="{message}"'
+
+
+def _body(email, password, as_json):
+    data = {"email": email, "password": password}
+    return {"json": data} if as_json else {"data": data}
+
+
+def register_user(client, email=EMAIL, password=PASSWORD, as_json=False):
+    """POST /auth/register as a form (default) or as JSON."""
+    return client.post(url_for("api.auth_register"), **_body(email, password, as_json))
+
+
+def login_user(client, email=EMAIL, password=PASSWORD, as_json=False):
+    """POST /auth/login as a form (default) or as JSON."""
+    return client.post(url_for("api.auth_login"), **_body(email, password, as_json))
+
+
+def bearer(access_token):
+    """Return the Authorization header for ``access_token``."""
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+def get_user(client, access_token):
+    """GET /auth/user with a bearer token."""
+    return client.get(url_for("api.auth_user"), headers=bearer(access_token))
+
+
+def logout_user(client, access_token):
+    """POST /auth/logout with a bearer token."""
+    return client.post(url_for("api.auth_logout"), headers=bearer(access_token))
+
+
+def assert_token_response(response, status, message, expires_in=900):
+    """Check a register/login success: status, body, no-store headers."""
+    assert response.status_code == status
+    body = response.get_json()
+    assert body["status"] == "success"
+    assert body["message"] == message
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == expires_in
+    assert isinstance(body["access_token"], str)
+    assert set(body) == {"status", "message", "access_token", "token_type", "expires_in"}
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Pragma"] == "no-cache"
+    assert response.content_type == "application/json"
+
+
+def assert_unauthorized(response, message=None):
+    """Check a 401: without ``message`` the bare challenge, else the invalid_token one."""
+    assert response.status_code == 401
+    assert response.content_type == "application/json"
+    if message is None:
+        assert response.get_json() == UNAUTHORIZED
+        assert response.headers["WWW-Authenticate"] == REALM
+    else:
+        assert response.get_json() == {"message": message}
+        assert response.headers["WWW-Authenticate"] == challenge(message)
