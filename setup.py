@@ -32,6 +32,7 @@ EXTRAS_REQUIRE = {
         "ruff>=0.6",
         "tox>=4",
         "httpie>=3.2",
+        "requests>=2.31",
         "psycopg[binary]>=3.1",
         "gunicorn>=22",
     ],

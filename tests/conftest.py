@@ -12,6 +12,17 @@ from tests.util import ADMIN_EMAIL, EMAIL, PASSWORD
 # The PostgreSQL run of the suite sets TEST_DATABASE_URL; otherwise each test gets
 # its own SQLite file.
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+ON_POSTGRES = (TEST_DATABASE_URL or "").startswith("postgresql")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked postgres, with the reason, when the run is not on PostgreSQL."""
+    if ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (TEST_DATABASE_URL); `make test` runs it")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
 
 
 def database_url(tmp_path):

@@ -21,6 +21,20 @@ ENV_VARS = [
     "TOKEN_EXPIRE_SECONDS",
     "BCRYPT_LOG_ROUNDS",
     "MAX_CONTENT_LENGTH",
+    "DB_POOL_SIZE",
+    "DB_MAX_OVERFLOW",
+    "DB_POOL_TIMEOUT",
+    "DB_CONNECT_TIMEOUT",
+    "DB_STATEMENT_TIMEOUT_MS",
+]
+GUNICORN_VARS = [
+    "GUNICORN_BIND",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_TIMEOUT",
+    "GUNICORN_GRACEFUL_TIMEOUT",
+    "GUNICORN_ACCESS_LOG",
+    "GUNICORN_LOG_LEVEL",
 ]
 
 
@@ -163,7 +177,32 @@ def test_production_accepts_a_real_key(env):
 def test_env_example_lists_every_variable():
     text = (ROOT / ".env.example").read_text()
     names = {line.split("=")[0].lstrip("# ") for line in text.splitlines() if "=" in line}
-    assert set(ENV_VARS) <= names
+    assert set(ENV_VARS) | set(GUNICORN_VARS) <= names
+
+
+def test_gunicorn_conf_reads_the_documented_variables():
+    text = (ROOT / "gunicorn.conf.py").read_text()
+    for name in GUNICORN_VARS:
+        assert f'"{name}"' in text, name
+
+
+def test_engine_options_sqlite_pings_only(env):
+    app = create_app("development")
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+
+
+def test_engine_options_postgres_from_environment(env):
+    env.setenv("DATABASE_URL", "postgresql+psycopg://app@127.0.0.1:5432/app")
+    env.setenv("DB_POOL_SIZE", "7")
+    env.setenv("DB_MAX_OVERFLOW", "2")
+    env.setenv("DB_POOL_TIMEOUT", "4")
+    env.setenv("DB_CONNECT_TIMEOUT", "2")
+    env.setenv("DB_STATEMENT_TIMEOUT_MS", "1500")
+    options = create_app("development").config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["pool_pre_ping"] is True
+    assert (options["pool_size"], options["max_overflow"], options["pool_timeout"]) == (7, 2, 4)
+    assert options["connect_args"]["connect_timeout"] == 2
+    assert options["connect_args"]["options"] == "-c statement_timeout=1500"
 
 
 def test_env_example_secret_key_is_refused_in_production(env):

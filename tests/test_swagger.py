@@ -31,7 +31,13 @@ def test_bearer_security_definition(spec):
 
 def test_every_endpoint_is_documented(spec):
     assert spec["basePath"] == "/api/v1"
-    assert set(spec["paths"]) == {"/auth/register", "/auth/login", "/auth/user", "/auth/logout"}
+    assert set(spec["paths"]) == {
+        "/auth/register",
+        "/auth/login",
+        "/auth/user",
+        "/auth/logout",
+        "/health",
+    }
     operations = {
         ("/auth/register", "post"): {"201", "400", "409", "413", "415", "500", "503"},
         ("/auth/login", "post"): {"200", "400", "401", "413", "415", "500", "503"},

@@ -11,6 +11,7 @@ from sqlalchemy import MetaData
 
 from flask_api_tutorial.config import (
     DEFAULT_CONFIG,
+    engine_options,
     get_config,
     settings_from_environ,
     validate,
@@ -51,6 +52,7 @@ def create_app(config_name=None, test_config=None):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         db_file = Path(app.instance_path) / SQLITE_FILENAME
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_file}"
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
     validate(config_name, app.config)
 
     from flask_api_tutorial import models  # noqa: F401  (registers the tables)

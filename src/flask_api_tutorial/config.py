@@ -39,7 +39,13 @@ class Config:
     # None means "an SQLite file in the instance folder", resolved by the factory.
     SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_TRACK_MODIFICATIONS = False
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Server databases (PostgreSQL): connection pool and time limits, so that a
+    # restart of the database heals by itself and a stuck query cannot hang a worker.
+    DB_POOL_SIZE = 5
+    DB_MAX_OVERFLOW = 5
+    DB_POOL_TIMEOUT = 5
+    DB_CONNECT_TIMEOUT = 3
+    DB_STATEMENT_TIMEOUT_MS = 5000
     WWW_AUTH_REALM = "registered_users@mydomain.com"
     WWW_AUTH_ADMIN_REALM = "admin_users@mydomain.com"
     RESTX_ERROR_404_HELP = False
@@ -81,6 +87,11 @@ _INT_SETTINGS = {
     "TOKEN_EXPIRE_SECONDS": (0, None),
     "BCRYPT_LOG_ROUNDS": (4, 31),
     "MAX_CONTENT_LENGTH": (1024, None),
+    "DB_POOL_SIZE": (1, None),
+    "DB_MAX_OVERFLOW": (0, None),
+    "DB_POOL_TIMEOUT": (1, None),
+    "DB_CONNECT_TIMEOUT": (1, None),
+    "DB_STATEMENT_TIMEOUT_MS": (0, None),
 }
 
 
@@ -126,6 +137,30 @@ def _parse_int(name, raw, lowest, highest):
         upper = f" and at most {highest}" if highest is not None else ""
         raise ConfigError(f"{name}={value} must be at least {lowest}{upper}")
     return value
+
+
+def engine_options(config):
+    """Return SQLALCHEMY_ENGINE_OPTIONS for the configured database.
+
+    Every pooled connection is pinged before use, so connections that died with a
+    database restart are replaced instead of failing requests. PostgreSQL also gets
+    a bounded pool, a connect timeout and a statement timeout.
+    """
+    options = {"pool_pre_ping": True}
+    uri = config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgresql"):
+        options.update(
+            pool_size=config["DB_POOL_SIZE"],
+            max_overflow=config["DB_MAX_OVERFLOW"],
+            pool_timeout=config["DB_POOL_TIMEOUT"],
+            pool_recycle=1800,
+            connect_args={
+                "connect_timeout": config["DB_CONNECT_TIMEOUT"],
+                "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}",
+                "application_name": "flask_api_tutorial",
+            },
+        )
+    return options
 
 
 def token_lifetime(config):

@@ -4,6 +4,7 @@ from flask import Blueprint
 from flask_restx import Api
 
 from flask_api_tutorial.api.auth.endpoints import auth_ns
+from flask_api_tutorial.api.health.endpoints import health_ns
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -32,3 +33,4 @@ api = Api(
 )
 
 api.add_namespace(auth_ns, path="/auth")
+api.add_namespace(health_ns, path="/health")

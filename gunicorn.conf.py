@@ -1,0 +1,43 @@
+"""gunicorn settings for production; the environment overrides each one.
+
+Start from the project folder: ``gunicorn -c gunicorn.conf.py``. The app is
+``run:app``, built from $FLASK_CONFIG (set it to production) like the flask command.
+"""
+
+import os
+
+
+def _int(name, default):
+    return int(os.environ.get(name) or default)
+
+
+wsgi_app = "run:app"
+bind = os.environ.get("GUNICORN_BIND") or "127.0.0.1:8000"
+
+# bcrypt releases the GIL, so threads in one worker hash on several cores at once;
+# one worker per core keeps memory low, threads absorb waiting on the database.
+workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
+worker_class = "gthread"
+threads = _int("GUNICORN_THREADS", 4)
+
+# A request that takes longer than this is killed: the database statement
+# timeout (DB_STATEMENT_TIMEOUT_MS) should always fire first.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = 5
+
+# Bounded request lines and headers; bodies are bounded by MAX_CONTENT_LENGTH.
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+
+# GUNICORN_ACCESS_LOG= (empty) turns the access log off.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# The default format, plus the time taken in microseconds.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus'
+proc_name = "flask_api_tutorial"
+# No gunicornc control socket: nothing uses it, and several instances on one
+# machine would fight over its path.
+control_socket_disable = True

@@ -1,0 +1,1 @@
+"""The health namespace: whether this instance can serve requests."""

@@ -1,0 +1,81 @@
+"""Start the API under gunicorn on a loopback port, as production runs it, for a test."""
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from tests.tcp_proxy import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_SECRET_KEY = "served-tests-secret-key-0123456789abcdef"
+START_TIMEOUT = 60
+
+
+class GunicornServer:
+    """One gunicorn instance with the project's gunicorn.conf.py; stopped by stop()."""
+
+    def __init__(self, database_url, workers=2, threads=8, **env):
+        """Prepare the environment: production config, cheap bcrypt, a shared key."""
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "FLASK_CONFIG": "production",
+            "SECRET_KEY": TEST_SECRET_KEY,
+            "DATABASE_URL": database_url,
+            "BCRYPT_LOG_ROUNDS": "4",
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "WEB_CONCURRENCY": str(workers),
+            "GUNICORN_THREADS": str(threads),
+            "GUNICORN_ACCESS_LOG": "",
+            **env,
+        }
+        self.process = None
+        self.output = []
+
+    def start(self):
+        """Start gunicorn and return once its socket listens (requests then queue)."""
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines = queue.Queue()
+        threading.Thread(target=self._read, args=(lines,), daemon=True).start()
+        while True:
+            try:
+                line = lines.get(timeout=START_TIMEOUT)
+            except queue.Empty:
+                self.stop()
+                raise RuntimeError("gunicorn did not start:\n" + "".join(self.output)) from None
+            if line is None:
+                self.stop()
+                raise RuntimeError("gunicorn exited:\n" + "".join(self.output))
+            if "Listening at:" in line:
+                return self
+
+    def _read(self, lines):
+        for line in self.process.stderr:
+            self.output.append(line)
+            lines.put(line)
+        lines.put(None)
+
+    def stop(self):
+        """Stop this gunicorn (and only it), gracefully, then by force."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process.stderr.close()

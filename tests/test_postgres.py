@@ -1,0 +1,187 @@
+"""PostgreSQL in production shape: gunicorn instances, real races, an outage."""
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy.engine import make_url
+
+from flask_api_tutorial import create_app
+from flask_api_tutorial import db as _db
+from flask_api_tutorial.models import BlacklistedToken, User
+from tests.conftest import TEST_DATABASE_URL
+from tests.servers import GunicornServer
+from tests.tcp_proxy import TcpProxy
+from tests.util import EMAIL, PASSWORD, TOKEN_BLACKLISTED
+
+pytestmark = pytest.mark.postgres
+
+TIMEOUT = 30
+DB_DOWN = {"message": "Service unavailable: the database cannot be reached."}
+
+
+@pytest.fixture(scope="module")
+def server():
+    """Serve the API with gunicorn (2 workers x 8 threads) on the test database."""
+    instance = GunicornServer(TEST_DATABASE_URL).start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def other_server():
+    """Serve a second, identical instance on the same database."""
+    instance = GunicornServer(TEST_DATABASE_URL).start()
+    yield instance
+    instance.stop()
+
+
+def _post(url, path, json=None, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.post(url + path, json=json, headers=headers, timeout=TIMEOUT)
+
+
+def _get(url, path, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(url + path, headers=headers, timeout=TIMEOUT)
+
+
+def _login(url, email=EMAIL):
+    response = _post(url, "/api/v1/auth/login", {"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def _at_once(count, send):
+    """Send ``count`` requests from ``count`` threads released together."""
+    barrier = threading.Barrier(count)
+
+    def one(index):
+        barrier.wait()
+        return send(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_20_registrations_of_one_email(app, db, server):
+    body = {"email": EMAIL, "password": PASSWORD}
+    responses = _at_once(20, lambda _: _post(server.url, "/api/v1/auth/register", body))
+    assert Counter(r.status_code for r in responses) == {201: 1, 409: 19}
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json() == {
+                "status": "fail",
+                "message": f"{EMAIL} is already registered",
+            }
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 1
+
+
+def test_20_logouts_of_one_token(app, db, user, server):
+    token = _login(server.url)
+    responses = _at_once(20, lambda _: _post(server.url, "/api/v1/auth/logout", token=token))
+    assert Counter(r.status_code for r in responses) == {200: 1, 401: 19}
+    for response in responses:
+        if response.status_code == 401:
+            assert response.json() == {"message": TOKEN_BLACKLISTED}
+    assert db.session.scalar(db.select(db.func.count(BlacklistedToken.id))) == 1
+
+
+def test_100_registrations_of_distinct_emails(app, db, server):
+    emails = [f"user{i:03d}@example.com" for i in range(100)]
+
+    def register(index):
+        body = {"email": emails[index], "password": PASSWORD}
+        return _post(server.url, "/api/v1/auth/register", body)
+
+    responses = _at_once(100, register)
+    assert Counter(r.status_code for r in responses) == {201: 100}
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 100
+    tokens = _at_once(100, lambda index: _login(server.url, emails[index]))
+    assert len(set(tokens)) == 100
+
+
+def test_two_instances_share_users_and_revocations(app, db, server, other_server):
+    a, b = server.url, other_server.url
+    response = _post(a, "/api/v1/auth/register", {"email": EMAIL, "password": PASSWORD})
+    assert response.status_code == 201
+    token_from_a = response.json()["access_token"]
+    # Registered on A: B sees the account, and accepts A's token.
+    token_from_b = _login(b)
+    assert _get(b, "/api/v1/auth/user", token_from_a).json()["email"] == EMAIL
+    assert _get(a, "/api/v1/auth/user", token_from_b).status_code == 200
+    # Logged out on A: refused by B at once, and by A.
+    assert _post(a, "/api/v1/auth/logout", token=token_from_a).status_code == 200
+    for url in (b, a):
+        refused = _get(url, "/api/v1/auth/user", token_from_a)
+        assert refused.status_code == 401
+        assert refused.json() == {"message": TOKEN_BLACKLISTED}
+    # The other token is independent.
+    assert _get(a, "/api/v1/auth/user", token_from_b).status_code == 200
+
+
+def test_health(app, server):
+    response = _get(server.url, "/api/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_database_outage_and_recovery(app, db, user):
+    """Cut the connection to PostgreSQL under a running instance, then restore it."""
+    url = make_url(TEST_DATABASE_URL)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    proxied_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    instance = GunicornServer(proxied_url, workers=1, threads=4).start()
+    try:
+        token = _login(instance.url)
+        assert _get(instance.url, "/api/v1/auth/user", token).status_code == 200
+
+        proxy.cut()
+        for response in (
+            _get(instance.url, "/api/v1/health"),
+            _get(instance.url, "/api/v1/auth/user", token),
+            _post(instance.url, "/api/v1/auth/logout", token=token),
+            _post(instance.url, "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD}),
+        ):
+            # Answered, not hung (requests would raise after TIMEOUT), and never a 200.
+            assert response.status_code == 503
+            assert response.json() == DB_DOWN
+            assert response.headers["Content-Type"] == "application/json"
+            assert response.elapsed.total_seconds() < TIMEOUT
+        assert "Traceback" not in response.text
+
+        proxy.restore()
+        # Same process, no restart: the pool replaces the dead connections.
+        assert instance.process.poll() is None
+        assert _get(instance.url, "/api/v1/health").status_code == 200
+        response = _get(instance.url, "/api/v1/auth/user", token)
+        assert response.status_code == 200
+        assert response.json()["email"] == EMAIL
+    finally:
+        instance.stop()
+        proxy.cut()
+
+
+def test_statement_timeout_answers_503():
+    """A query stuck longer than DB_STATEMENT_TIMEOUT_MS is cancelled: 503, not a hang."""
+    slow_app = create_app(
+        "testing", {"SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL, "DB_STATEMENT_TIMEOUT_MS": 200}
+    )
+    slow_app.add_url_rule(
+        "/slow", "slow", lambda: str(_db.session.execute(_db.text("SELECT pg_sleep(5)")).scalar())
+    )
+    with slow_app.app_context():
+        response = slow_app.test_client().get("/slow")
+        _db.engine.dispose()
+    assert response.status_code == 503
+    assert response.get_json() == DB_DOWN
+
+
+def test_engine_options_for_postgres(app, db):
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["pool_pre_ping"] is True
+    assert options["connect_args"]["options"] == "-c statement_timeout=5000"
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"
