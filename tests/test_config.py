@@ -1,5 +1,6 @@
 """Configuration: FLASK_CONFIG, the environment overrides and production's refusals."""
 
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -221,3 +222,26 @@ def test_default_database_is_in_the_instance_folder(env):
     assert db_path.parent == Path(app.instance_path)
     package_dir = Path(__file__).resolve().parents[1] / "src" / "flask_api_tutorial"
     assert package_dir not in db_path.parents
+
+
+def test_dotenv_file_is_loaded_by_run_py(tmp_path):
+    """run.py loads a .env file next to it (the flask command does the same)."""
+    (tmp_path / "run.py").write_text((ROOT / "run.py").read_text())
+    (tmp_path / ".env").write_text(
+        "FLASK_CONFIG=production\nSECRET_KEY=" + "d" * 40 + "\nTOKEN_EXPIRE_MINUTES=7\n"
+        f"DATABASE_URL=sqlite:///{tmp_path / 'dotenv.db'}\n"
+    )
+    code = (
+        "import runpy; app = runpy.run_path('run.py')['app']; "
+        "print(app.config['CONFIG_NAME'], app.config['TOKEN_EXPIRE_MINUTES'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == ["production", "7"]
