@@ -20,6 +20,9 @@ INSTALL_REQUIRES = [
     "Flask-Bcrypt>=1.0.1",
     "bcrypt>=4.1",
     "email-validator>=2.1",
+    "Flask-Limiter[redis]>=3.5",
+    "limits>=3.13",
+    "flask-cors>=5.0",
     "python-dotenv>=1.0",
 ]
 EXTRAS_REQUIRE = {

@@ -15,14 +15,38 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 ON_POSTGRES = (TEST_DATABASE_URL or "").startswith("postgresql")
 
 
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_unavailable():
+    """Return why Redis cannot be used, or None when it answers."""
+    import redis
+
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        return f"no Redis at {TEST_REDIS_URL}: {error}"
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
-    """Skip the tests marked postgres, with the reason, when the run is not on PostgreSQL."""
-    if ON_POSTGRES:
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (TEST_DATABASE_URL); `make test` runs it")
+    """Skip postgres/redis tests, with the reason, where those servers are absent.
+
+    With REQUIRE_REDIS=1 (as in CI) a missing Redis fails the run instead.
+    """
+    postgres_skip = pytest.mark.skip(
+        reason="needs PostgreSQL (TEST_DATABASE_URL); `make test` runs it"
+    )
+    redis_reason = None
+    if any("redis" in item.keywords for item in items):
+        redis_reason = _redis_unavailable()
+        if redis_reason and os.environ.get("REQUIRE_REDIS") == "1":
+            raise pytest.UsageError(f"REQUIRE_REDIS=1 but {redis_reason}")
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        if "postgres" in item.keywords and not ON_POSTGRES:
+            item.add_marker(postgres_skip)
+        if "redis" in item.keywords and redis_reason:
+            item.add_marker(pytest.mark.skip(reason=redis_reason))
 
 
 def database_url(tmp_path):

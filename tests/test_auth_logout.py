@@ -70,6 +70,7 @@ def test_logout_race_lost_at_insert_is_a_401(app, client, db, user):
     token = login_user(client).get_json()["access_token"]
     claims = jwt.decode(token, app.config["SECRET_KEY"], algorithms=["HS256"])
     g.token_claims = claims
+    g.current_user = user
     assert process_logout_request()[1] == 200
     with pytest.raises(ApiChallenge) as refused:
         process_logout_request()

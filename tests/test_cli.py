@@ -1,6 +1,12 @@
-"""flask add-user and the flask shell context."""
+"""flask add-user, flask purge-tokens and the flask shell context."""
+
+from datetime import timedelta
+
+import jwt
 
 from flask_api_tutorial.models import BlacklistedToken, User
+from flask_api_tutorial.util.datetime_util import utc_now
+from tests.util import TOKEN_BLACKLISTED, get_user, login_user, logout_user
 
 
 def _add_user(app, *args, input_text="password123\npassword123\n"):
@@ -57,3 +63,28 @@ def test_shell_context(app):
     assert context["User"] is User
     assert context["BlacklistedToken"] is BlacklistedToken
     assert context["db"].session is not None
+
+
+def _revoke(db, jti, expires_in):
+    db.session.add(BlacklistedToken(jti=jti, expires_at=utc_now() + expires_in))
+    db.session.commit()
+
+
+def test_purge_tokens(app, db, client, user):
+    _revoke(db, "expired-1", timedelta(seconds=-1))
+    _revoke(db, "expired-2", timedelta(days=-3))
+    token = login_user(client).get_json()["access_token"]
+    assert logout_user(client, token).status_code == 200  # revoked, not expired
+
+    result = app.test_cli_runner().invoke(args=["purge-tokens"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Deleted 2 expired revoked token(s).\n"
+    remaining = db.session.scalars(db.select(BlacklistedToken.jti)).all()
+    assert remaining == [jwt.decode(token, options={"verify_signature": False})["jti"]]
+    # The revoked token that has not expired stays refused.
+    response = get_user(client, token)
+    assert response.status_code == 401
+    assert response.get_json() == {"message": TOKEN_BLACKLISTED}
+
+    result = app.test_cli_runner().invoke(args=["purge-tokens"])
+    assert result.output == "Deleted 0 expired revoked token(s).\n"

@@ -27,6 +27,14 @@ ENV_VARS = [
     "DB_POOL_TIMEOUT",
     "DB_CONNECT_TIMEOUT",
     "DB_STATEMENT_TIMEOUT_MS",
+    "RATELIMIT_ENABLED",
+    "RATELIMIT_STORAGE_URI",
+    "RATELIMIT_KEY_PREFIX",
+    "RATELIMIT_LOGIN_ACCOUNT",
+    "RATELIMIT_LOGIN_ADDRESS",
+    "RATELIMIT_REGISTER_ADDRESS",
+    "TRUSTED_PROXY_COUNT",
+    "CORS_ORIGINS",
 ]
 GUNICORN_VARS = [
     "GUNICORN_BIND",
@@ -132,6 +140,43 @@ def test_token_lifetime_reaches_the_response(env):
     ],
 )
 def test_bad_environment_values_stop_start_up(env, name, value, message):
+    env.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        create_app("development")
+
+
+def test_abuse_settings_from_environment(env):
+    env.setenv("RATELIMIT_ENABLED", "false")
+    env.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/3")
+    env.setenv("RATELIMIT_LOGIN_ACCOUNT", "3 per minute")
+    env.setenv("TRUSTED_PROXY_COUNT", "2")
+    env.setenv("CORS_ORIGINS", "https://a.example")
+    config = create_app("development").config
+    assert config["RATELIMIT_ENABLED"] is False
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/3"
+    assert config["RATELIMIT_LOGIN_ACCOUNT"] == "3 per minute"
+    assert config["TRUSTED_PROXY_COUNT"] == 2
+    assert config["CORS_ORIGINS"] == "https://a.example"
+
+
+def test_abuse_defaults(env):
+    config = create_app("development").config
+    assert config["RATELIMIT_ENABLED"] is True
+    assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert config["RATELIMIT_LOGIN_ACCOUNT"] == "5 per minute;100 per hour"
+    assert config["TRUSTED_PROXY_COUNT"] == 0
+    assert config["CORS_ORIGINS"] == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("RATELIMIT_ENABLED", "maybe", "is not true or false"),
+        ("RATELIMIT_REGISTER_ADDRESS", "lots", "is not a rate limit"),
+        ("TRUSTED_PROXY_COUNT", "11", "at most 10"),
+    ],
+)
+def test_bad_abuse_settings_stop_start_up(env, name, value, message):
     env.setenv(name, value)
     with pytest.raises(ConfigError, match=message):
         create_app("development")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from flask import Flask
 from flask_bcrypt import Bcrypt
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -29,6 +31,9 @@ NAMING_CONVENTION = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
 bcrypt = Bcrypt()
+# Flask-Limiter keeps its storage on the extension object: one app per process,
+# as under gunicorn. Each create_app() re-initialises it for the newest app.
+limiter = Limiter(key_func=get_remote_address)
 
 SQLITE_FILENAME = "flask_api_tutorial.db"
 
@@ -55,14 +60,21 @@ def create_app(config_name=None, test_config=None):
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
     validate(config_name, app.config)
 
-    from flask_api_tutorial import models  # noqa: F401  (registers the tables)
+    from flask_api_tutorial import models, security  # noqa: F401  (models: the tables)
     from flask_api_tutorial.api import api, api_bp
     from flask_api_tutorial.api.errors import register_error_handlers
+    from flask_api_tutorial.api.ratelimits import add_retry_after, audit_breach
+    from flask_api_tutorial.audit import configure_audit_logger
     from flask_api_tutorial.cli import register_cli
 
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     bcrypt.init_app(app)
+    app.config["RATELIMIT_ON_BREACH_CALLBACK"] = audit_breach
+    limiter.init_app(app)
+    app.after_request(add_retry_after)
+    security.init_app(app)
+    configure_audit_logger()
     app.register_blueprint(api_bp)
     register_error_handlers(app, api)
     register_cli(app)

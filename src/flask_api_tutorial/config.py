@@ -3,6 +3,8 @@
 import os
 from datetime import timedelta
 
+from limits import parse_many
+
 CONFIG_NAMES = ("development", "testing", "production")
 DEFAULT_CONFIG = "development"
 
@@ -46,6 +48,21 @@ class Config:
     DB_POOL_TIMEOUT = 5
     DB_CONNECT_TIMEOUT = 3
     DB_STATEMENT_TIMEOUT_MS = 5000
+    # Rate limits (Flask-Limiter): see api/ratelimits.py. Counts live in memory
+    # (per process) unless RATELIMIT_STORAGE_URI names Redis.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STRATEGY = "moving-window"
+    RATELIMIT_KEY_PREFIX = "flask_api_tutorial"
+    RATELIMIT_HEADERS_ENABLED = False
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_LOGIN_ACCOUNT = "5 per minute;100 per hour"
+    RATELIMIT_LOGIN_ADDRESS = "30 per minute;500 per hour"
+    RATELIMIT_REGISTER_ADDRESS = "10 per minute;100 per hour"
+    # How many proxies in front of the app set X-Forwarded-For; 0 trusts none.
+    TRUSTED_PROXY_COUNT = 0
+    # Origins allowed to call the API from a browser; empty means no CORS at all.
+    CORS_ORIGINS = ""
     WWW_AUTH_REALM = "registered_users@mydomain.com"
     WWW_AUTH_ADMIN_REALM = "admin_users@mydomain.com"
     RESTX_ERROR_404_HELP = False
@@ -63,6 +80,8 @@ class TestingConfig(Config):
 
     TESTING = True
     SECRET_KEY = "testing-secret-key-that-is-at-least-32-bytes-long"
+    # Tests of the limits turn them on; the rest would trip over them.
+    RATELIMIT_ENABLED = False
     SQLALCHEMY_DATABASE_URI = "sqlite://"
 
 
@@ -81,6 +100,22 @@ _CONFIGS = {
     "production": ProductionConfig,
 }
 
+_STRING_SETTINGS = (
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "RATELIMIT_STORAGE_URI",
+    "RATELIMIT_KEY_PREFIX",
+    "RATELIMIT_LOGIN_ACCOUNT",
+    "RATELIMIT_LOGIN_ADDRESS",
+    "RATELIMIT_REGISTER_ADDRESS",
+    "CORS_ORIGINS",
+)
+_BOOL_SETTINGS = ("RATELIMIT_ENABLED",)
+_RATE_LIMIT_SETTINGS = (
+    "RATELIMIT_LOGIN_ACCOUNT",
+    "RATELIMIT_LOGIN_ADDRESS",
+    "RATELIMIT_REGISTER_ADDRESS",
+)
 _INT_SETTINGS = {
     "TOKEN_EXPIRE_HOURS": (0, None),
     "TOKEN_EXPIRE_MINUTES": (0, None),
@@ -92,6 +127,7 @@ _INT_SETTINGS = {
     "DB_POOL_TIMEOUT": (1, None),
     "DB_CONNECT_TIMEOUT": (1, None),
     "DB_STATEMENT_TIMEOUT_MS": (0, None),
+    "TRUSTED_PROXY_COUNT": (0, 10),
 }
 
 
@@ -116,16 +152,28 @@ def settings_from_environ(config_name, environ=None):
     if config_name == "testing":
         return {}
     settings = {}
-    for name in ("SECRET_KEY", "DATABASE_URL"):
-        if environ.get(name):
-            settings[name] = environ[name]
+    for name in _STRING_SETTINGS:
+        if environ.get(name, "").strip():
+            settings[name] = environ[name].strip()
     if "DATABASE_URL" in settings:
         settings["SQLALCHEMY_DATABASE_URI"] = settings.pop("DATABASE_URL")
     for name, (lowest, highest) in _INT_SETTINGS.items():
         raw = environ.get(name, "").strip()
         if raw:
             settings[name] = _parse_int(name, raw, lowest, highest)
+    for name in _BOOL_SETTINGS:
+        raw = environ.get(name, "").strip().lower()
+        if raw:
+            settings[name] = _parse_bool(name, raw)
     return settings
+
+
+def _parse_bool(name, raw):
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not true or false")
 
 
 def _parse_int(name, raw, lowest, highest):
@@ -176,6 +224,13 @@ def validate(config_name, config):
     """Raise ConfigError when the final configuration is unsafe or unusable."""
     if token_lifetime(config) <= timedelta(0):
         raise ConfigError("the access-token lifetime (TOKEN_EXPIRE_*) must be positive")
+    for name in _RATE_LIMIT_SETTINGS:
+        try:
+            parse_many(config[name])
+        except ValueError:
+            raise ConfigError(
+                f"{name}={config[name]!r} is not a rate limit such as '5 per minute;100 per hour'"
+            ) from None
     if config_name != "production":
         return
     key = config.get("SECRET_KEY")

@@ -109,6 +109,9 @@ def register_error_handlers(app, api):
         return jsonify(body), status, headers
 
     def handle_restx_error(error):
+        # Flask-RESTx lists error handlers in the OpenAPI document's "responses",
+        # with this docstring as the description, which Swagger 2.0 requires.
+        """Any error: a JSON body with a message, as in api/errors.py."""
         return error_payload(error)
 
     app.register_error_handler(Exception, handle_flask_error)

@@ -21,24 +21,45 @@ MALFORMED_JSON = "The request body is not valid JSON."
 NOT_AN_OBJECT = "The JSON body must be an object."
 
 
+class _BodyError(Exception):
+    """The body cannot be read as its content type says."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def parse_body(parser):
     """Return the parsed arguments of the current request's form or JSON body."""
+    try:
+        form = _body_as_form()
+    except _BodyError as error:
+        abort(error.status, error.message)
     if request.mimetype in FORM_MIMETYPES:
         return parser.parse_args()
-    if request.is_json:
-        body = _json_object()
-        # A list of pairs keeps a JSON list as one (invalid) value instead of many.
-        form = MultiDict(list(body.items()))
-        return parser.parse_args(req=SimpleNamespace(form=form))
-    abort(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED_MEDIA_TYPE)
+    return parser.parse_args(req=SimpleNamespace(form=form))
 
 
-def _json_object():
-    """Return the body as a dict, or abort with 400 when it is not a JSON object."""
+def body_field(name):
+    """Return field ``name`` of the body, or None; never aborts (rate-limit keys use it)."""
+    try:
+        return _body_as_form().get(name)
+    except _BodyError:
+        return None
+
+
+def _body_as_form():
+    """Return the body as a MultiDict, whichever of the accepted types it was sent as."""
+    if request.mimetype in FORM_MIMETYPES:
+        return request.form
+    if not request.is_json:
+        raise _BodyError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED_MEDIA_TYPE)
     try:
         body = json.loads(request.get_data(cache=True))
     except (ValueError, RecursionError):
-        abort(HTTPStatus.BAD_REQUEST, MALFORMED_JSON)
+        raise _BodyError(HTTPStatus.BAD_REQUEST, MALFORMED_JSON) from None
     if not isinstance(body, dict):
-        abort(HTTPStatus.BAD_REQUEST, NOT_AN_OBJECT)
-    return body
+        raise _BodyError(HTTPStatus.BAD_REQUEST, NOT_AN_OBJECT)
+    # A list of pairs keeps a JSON list as one (invalid) value instead of many.
+    return MultiDict(list(body.items()))

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from flask_api_tutorial import db
 from flask_api_tutorial.api.errors import invalid_token, unauthorized
+from flask_api_tutorial.audit import audit
 from flask_api_tutorial.config import token_lifetime
 from flask_api_tutorial.models import BlacklistedToken, User
 from flask_api_tutorial.models.user import check_dummy_password
@@ -32,7 +33,9 @@ def process_registration_request(email, password):
         db.session.rollback()
         if not _email_exists(email):
             raise
+        audit("register_failed", reason="already_registered", email=email)
         abort(HTTPStatus.CONFLICT, f"{email} is already registered", status="fail")
+    audit("registered", email=email, public_id=user.public_id)
     return _create_auth_successful_response(user, HTTPStatus.CREATED, "successfully registered")
 
 
@@ -41,8 +44,10 @@ def process_login_request(email, password):
     user = db.session.scalar(db.select(User).filter_by(email=email))
     if user is None:
         check_dummy_password(password)
-    if user is None or not user.check_password(password):
-        raise unauthorized(LOGIN_FAILED, data={"status": "fail", "message": LOGIN_FAILED})
+        _login_failed("unknown_email", email)
+    if not user.check_password(password):
+        _login_failed("wrong_password", email, user.public_id)
+    audit("login", email=email, public_id=user.public_id)
     return _create_auth_successful_response(user, HTTPStatus.OK, "successfully logged in")
 
 
@@ -69,7 +74,14 @@ def process_logout_request():
         # Another request revoked the same token between our check and this insert.
         db.session.rollback()
         raise invalid_token(TOKEN_BLACKLISTED) from None
+    audit("logout", public_id=g.current_user.public_id)
     return {"status": "success", "message": "successfully logged out"}, HTTPStatus.OK
+
+
+def _login_failed(reason, email, public_id=None):
+    """Keep the reason in the audit log; the client gets one answer for every reason."""
+    audit("login_failed", reason=reason, email=email, public_id=public_id)
+    raise unauthorized(LOGIN_FAILED, data={"status": "fail", "message": LOGIN_FAILED})
 
 
 def _email_exists(email):

@@ -6,9 +6,11 @@ from flask import current_app, g, request
 
 from flask_api_tutorial import db
 from flask_api_tutorial.api.errors import invalid_token, not_admin, unauthorized
+from flask_api_tutorial.audit import audit
 from flask_api_tutorial.models import BlacklistedToken, User
 from flask_api_tutorial.util.jwt_util import (
     TOKEN_BLACKLISTED,
+    TOKEN_EXPIRED,
     TOKEN_INVALID,
     TokenError,
     decode_access_token,
@@ -47,18 +49,27 @@ def _check_access_token():
     try:
         claims = decode_access_token(token, current_app.config["SECRET_KEY"])
     except TokenError as error:
-        raise invalid_token(error.message) from None
+        _reject(error.message)
     # One round trip: the user and whether this token was revoked.
     revoked = db.select(BlacklistedToken.id).filter_by(jti=claims["jti"]).exists()
     row = db.session.execute(db.select(User, revoked).filter_by(public_id=claims["sub"])).first()
     if row is None:
-        raise invalid_token(TOKEN_INVALID)
+        _reject(TOKEN_INVALID, reason="unknown_user")
     user, is_revoked = row
     if is_revoked:
-        raise invalid_token(TOKEN_BLACKLISTED)
+        _reject(TOKEN_BLACKLISTED, public_id=user.public_id)
     g.current_user = user
     g.token_claims = claims
     return user
+
+
+def _reject(message, reason=None, public_id=None):
+    """Audit a refused token (the reason stays here), then answer the contract's 401."""
+    audit("token_rejected", reason=reason or _REASONS[message], public_id=public_id)
+    raise invalid_token(message)
+
+
+_REASONS = {TOKEN_EXPIRED: "expired", TOKEN_BLACKLISTED: "blacklisted", TOKEN_INVALID: "invalid"}
 
 
 def _bearer_token():

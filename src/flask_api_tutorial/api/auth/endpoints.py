@@ -21,6 +21,11 @@ from flask_api_tutorial.api.auth.dto import (
     validation_error_model,
 )
 from flask_api_tutorial.api.parsing import parse_body
+from flask_api_tutorial.api.ratelimits import (
+    login_account_limit,
+    login_address_limit,
+    register_address_limit,
+)
 
 auth_ns = Namespace(name="auth", validate=True)
 for model in (token_model, user_model, status_model, error_model, validation_error_model):
@@ -30,6 +35,9 @@ _BODY_ERRORS = {
     int(HTTPStatus.BAD_REQUEST): ("Validation error.", validation_error_model),
     int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE): ("Request body too large.", error_model),
     int(HTTPStatus.UNSUPPORTED_MEDIA_TYPE): ("Unsupported body type.", error_model),
+}
+_RATE_LIMITED = {
+    int(HTTPStatus.TOO_MANY_REQUESTS): ("Rate limit hit; see Retry-After.", error_model),
 }
 _SERVER_ERRORS = {
     int(HTTPStatus.INTERNAL_SERVER_ERROR): ("Internal server error.", error_model),
@@ -53,9 +61,11 @@ class RegisterUser(Resource):
             int(HTTPStatus.CREATED): ("New user was successfully created.", token_model),
             int(HTTPStatus.CONFLICT): ("Email address is already registered.", status_model),
             **_BODY_ERRORS,
+            **_RATE_LIMITED,
             **_SERVER_ERRORS,
         }
     )
+    @register_address_limit
     def post(self):
         """Register a new user and return an access token."""
         request_data = parse_body(auth_reqparser)
@@ -74,9 +84,12 @@ class LoginUser(Resource):
             int(HTTPStatus.OK): ("Login succeeded.", token_model),
             int(HTTPStatus.UNAUTHORIZED): ("email or password does not match.", status_model),
             **_BODY_ERRORS,
+            **_RATE_LIMITED,
             **_SERVER_ERRORS,
         }
     )
+    @login_address_limit
+    @login_account_limit
     def post(self):
         """Authenticate an existing user and return an access token."""
         request_data = parse_body(login_reqparser)
