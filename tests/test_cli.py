@@ -78,7 +78,9 @@ def test_purge_tokens(app, db, client, user):
 
     result = app.test_cli_runner().invoke(args=["purge-tokens"])
     assert result.exit_code == 0, result.output
-    assert result.output == "Deleted 2 expired revoked token(s).\n"
+    assert result.output == (
+        "Deleted 2 expired revoked token(s) and 0 expired refresh token(s).\n"
+    )
     remaining = db.session.scalars(db.select(BlacklistedToken.jti)).all()
     assert remaining == [jwt.decode(token, options={"verify_signature": False})["jti"]]
     # The revoked token that has not expired stays refused.
@@ -87,4 +89,6 @@ def test_purge_tokens(app, db, client, user):
     assert response.get_json() == {"message": TOKEN_BLACKLISTED}
 
     result = app.test_cli_runner().invoke(args=["purge-tokens"])
-    assert result.output == "Deleted 0 expired revoked token(s).\n"
+    assert result.output == (
+        "Deleted 0 expired revoked token(s) and 0 expired refresh token(s).\n"
+    )

@@ -20,6 +20,7 @@ ENV_VARS = [
     "TOKEN_EXPIRE_HOURS",
     "TOKEN_EXPIRE_MINUTES",
     "TOKEN_EXPIRE_SECONDS",
+    "REFRESH_TOKEN_EXPIRE_DAYS",
     "BCRYPT_LOG_ROUNDS",
     "MAX_CONTENT_LENGTH",
     "DB_POOL_SIZE",
@@ -121,6 +122,7 @@ def test_environment_overrides(env):
 def test_token_lifetime_reaches_the_response(env):
     env.setenv("TOKEN_EXPIRE_MINUTES", "1")
     env.setenv("TOKEN_EXPIRE_SECONDS", "5")
+    env.setenv("REFRESH_TOKEN_EXPIRE_DAYS", "2")
     app = create_app("development")
     with app.app_context():
         db.create_all()
@@ -128,6 +130,7 @@ def test_token_lifetime_reaches_the_response(env):
             "/api/v1/auth/register", json={"email": "a@b.io", "password": "password"}
         )
     assert response.get_json()["expires_in"] == 65
+    assert response.get_json()["refresh_expires_in"] == 2 * 24 * 3600
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,13 @@ KEY = "unit-test-key-that-is-long-enough-for-hs256"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def test_claims_are_exactly_the_five(client, user):
+def test_claims_are_the_five_and_the_token_version(client, user):
     token = login_user(client).get_json()["access_token"]
     header = jwt.get_unverified_header(token)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert header["alg"] == "HS256"
-    assert set(claims) == {"sub", "admin", "iat", "exp", "jti"}
+    assert set(claims) == {"sub", "admin", "iat", "exp", "jti", "ver"}
+    assert claims["ver"] == 0
     assert claims["sub"] == user.public_id
     assert claims["admin"] is False
     assert claims["exp"] - claims["iat"] == 15 * 60
@@ -76,7 +77,7 @@ def test_no_authorization_header_value_gives_a_5xx(client, user):
     token = login_user(client).get_json()["access_token"]
     for _ in range(300):
         scheme = rng.choice(["Bearer ", "bearer ", "BEARER", "Basic ", "", "Bearer\t"])
-        body = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        body = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 80)))
         if rng.random() < 0.3:
             cut = rng.randint(0, len(token))
             body = token[:cut] + body + token[cut:]

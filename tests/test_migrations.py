@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 from flask_api_tutorial import create_app, db
 from tests.conftest import database_url
 
-TABLES = {"alembic_version", "site_user", "token_blacklist"}
+TABLES = {"alembic_version", "site_user", "token_blacklist", "refresh_token"}
 
 
 @pytest.fixture
@@ -56,3 +56,27 @@ def test_indexes_and_unique_constraints(empty_app):
     assert unique == {"site_user": {("email",), ("public_id",)}, "token_blacklist": {("jti",)}}
     indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("token_blacklist")}
     assert indexes["ix_token_blacklist_expires_at"] == ["expires_at"]
+    indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("refresh_token")}
+    assert indexes["ix_refresh_token_family_id"] == ["family_id"]
+    assert indexes["ix_refresh_token_user_id"] == ["user_id"]
+    (foreign_key,) = inspector.get_foreign_keys("refresh_token")
+    assert foreign_key["referred_table"] == "site_user"
+    assert foreign_key["options"].get("ondelete") == "CASCADE"
+
+
+def test_upgrade_keeps_existing_users_with_token_version_zero(empty_app):
+    """The second revision adds token_version to a table that may already hold users."""
+    upgrade(revision="556ee5b1c5ac")
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO site_user (email, password_hash, registered_on, admin, public_id) "
+            "VALUES ('old@example.com', 'x', '2026-01-01 00:00:00', false, 'old-public-id')"
+        )
+    upgrade()
+    with db.engine.connect() as connection:
+        version = connection.exec_driver_sql(
+            "SELECT token_version FROM site_user WHERE email = 'old@example.com'"
+        ).scalar()
+    assert version == 0
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM site_user")

@@ -185,3 +185,12 @@ def test_engine_options_for_postgres(app, db):
     assert options["connect_args"]["options"] == "-c statement_timeout=5000"
     with db.engine.connect() as connection:
         assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"
+
+
+def test_10_concurrent_refreshes_of_one_token(app, db, user, server):
+    login = _post(server.url, "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD})
+    refresh = login.json()["refresh_token"]
+    responses = _at_once(
+        10, lambda _: _post(server.url, "/api/v1/auth/refresh", {"refresh_token": refresh})
+    )
+    assert Counter(r.status_code for r in responses) == {200: 1, 401: 9}

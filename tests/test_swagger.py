@@ -36,13 +36,19 @@ def test_every_endpoint_is_documented(spec):
         "/auth/login",
         "/auth/user",
         "/auth/logout",
+        "/auth/refresh",
+        "/auth/logout-all",
+        "/auth/password",
         "/health",
     }
     operations = {
         ("/auth/register", "post"): {"201", "400", "409", "413", "415", "429", "500", "503"},
         ("/auth/login", "post"): {"200", "400", "401", "413", "415", "429", "500", "503"},
         ("/auth/user", "get"): {"200", "401", "500", "503"},
-        ("/auth/logout", "post"): {"200", "401", "500", "503"},
+        ("/auth/logout", "post"): {"200", "400", "401", "413", "415", "500", "503"},
+        ("/auth/refresh", "post"): {"200", "400", "401", "413", "415", "500", "503"},
+        ("/auth/logout-all", "post"): {"200", "401", "500", "503"},
+        ("/auth/password", "put"): {"200", "400", "401", "413", "415", "429", "500", "503"},
     }
     for (path, method), statuses in operations.items():
         operation = spec["paths"][path][method]
@@ -55,14 +61,25 @@ def test_every_endpoint_is_documented(spec):
 def test_protected_operations_ask_for_the_bearer_token(spec):
     assert spec["paths"]["/auth/user"]["get"]["security"] == [{"Bearer": []}]
     assert spec["paths"]["/auth/logout"]["post"]["security"] == [{"Bearer": []}]
+    assert spec["paths"]["/auth/logout-all"]["post"]["security"] == [{"Bearer": []}]
+    assert spec["paths"]["/auth/password"]["put"]["security"] == [{"Bearer": []}]
+    assert "security" not in spec["paths"]["/auth/refresh"]["post"]
     assert "security" not in spec["paths"]["/auth/login"]["post"]
 
 
 def test_form_fields_are_documented(spec):
-    for path in ("/auth/register", "/auth/login"):
-        operation = spec["paths"][path]["post"]
+    for path, method, names in [
+        ("/auth/register", "post", {"email", "password"}),
+        ("/auth/login", "post", {"email", "password"}),
+        ("/auth/refresh", "post", {"refresh_token"}),
+        ("/auth/password", "put", {"current_password", "new_password"}),
+    ]:
+        operation = spec["paths"][path][method]
         fields = {p["name"]: p for p in operation["parameters"]}
-        assert set(fields) == {"email", "password"}
+        assert set(fields) == names
         assert all(p["in"] == "formData" and p["required"] for p in fields.values())
+    (optional,) = spec["paths"]["/auth/logout"]["post"]["parameters"]
+    assert optional["name"] == "refresh_token"
+    assert not optional.get("required", False)
     register = {p["name"]: p for p in spec["paths"]["/auth/register"]["post"]["parameters"]}
     assert register["password"]["minLength"] == 8

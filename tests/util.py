@@ -58,7 +58,17 @@ def assert_token_response(response, status, message, expires_in=900):
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == expires_in
     assert isinstance(body["access_token"], str)
-    assert set(body) == {"status", "message", "access_token", "token_type", "expires_in"}
+    assert set(body) == {
+        "status",
+        "message",
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+    }
+    assert body["refresh_expires_in"] == 30 * 24 * 3600
+    assert isinstance(body["refresh_token"], str)
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Pragma"] == "no-cache"
     assert response.content_type == "application/json"

@@ -66,8 +66,12 @@ def create_app(config_name=None, test_config=None):
     from flask_api_tutorial.api.ratelimits import add_retry_after, audit_breach
     from flask_api_tutorial.audit import configure_audit_logger
     from flask_api_tutorial.cli import register_cli
+    from flask_api_tutorial.util.sqlite_util import enforce_foreign_keys
 
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            enforce_foreign_keys(db.engine)
     migrate.init_app(app, db, directory=_migrations_dir())
     bcrypt.init_app(app)
     app.config["RATELIMIT_ON_BREACH_CALLBACK"] = audit_breach

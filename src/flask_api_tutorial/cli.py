@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from flask_api_tutorial import db
 from flask_api_tutorial.api.auth.dto import email as email_type
 from flask_api_tutorial.api.auth.dto import new_password
-from flask_api_tutorial.models import BlacklistedToken, User
+from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User
 from flask_api_tutorial.util.datetime_util import utc_now
 
 
@@ -38,20 +38,30 @@ def add_user(email, admin, password):
 
 @click.command("purge-tokens")
 def purge_tokens():
-    """Delete revoked-token rows whose token has expired anyway; print how many.
+    """Delete rows of revoked and refresh tokens that have expired anyway; print how many.
 
     One DELETE statement: safe to run from cron while the API serves, since an
     expired token is refused before its revocation is even looked up.
     """
-    result = db.session.execute(
-        db.delete(BlacklistedToken).where(BlacklistedToken.expires_at < utc_now())
+    now = utc_now()
+    revoked = db.session.execute(
+        db.delete(BlacklistedToken).where(BlacklistedToken.expires_at < now)
     )
+    refresh = db.session.execute(db.delete(RefreshToken).where(RefreshToken.expires_at < now))
     db.session.commit()
-    click.echo(f"Deleted {result.rowcount} expired revoked token(s).")
+    click.echo(
+        f"Deleted {revoked.rowcount} expired revoked token(s) "
+        f"and {refresh.rowcount} expired refresh token(s)."
+    )
 
 
 def _shell_context():
-    return {"db": db, "User": User, "BlacklistedToken": BlacklistedToken}
+    return {
+        "db": db,
+        "User": User,
+        "BlacklistedToken": BlacklistedToken,
+        "RefreshToken": RefreshToken,
+    }
 
 
 def register_cli(app):

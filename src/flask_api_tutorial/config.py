@@ -36,6 +36,7 @@ class Config:
     TOKEN_EXPIRE_HOURS = 0
     TOKEN_EXPIRE_MINUTES = 15
     TOKEN_EXPIRE_SECONDS = 0
+    REFRESH_TOKEN_EXPIRE_DAYS = 30
     BCRYPT_LOG_ROUNDS = 4
     MAX_CONTENT_LENGTH = 64 * 1024
     # None means "an SQLite file in the instance folder", resolved by the factory.
@@ -120,6 +121,7 @@ _INT_SETTINGS = {
     "TOKEN_EXPIRE_HOURS": (0, None),
     "TOKEN_EXPIRE_MINUTES": (0, None),
     "TOKEN_EXPIRE_SECONDS": (0, None),
+    "REFRESH_TOKEN_EXPIRE_DAYS": (1, 3650),
     "BCRYPT_LOG_ROUNDS": (4, 31),
     "MAX_CONTENT_LENGTH": (1024, None),
     "DB_POOL_SIZE": (1, None),
@@ -218,6 +220,11 @@ def token_lifetime(config):
         minutes=config["TOKEN_EXPIRE_MINUTES"],
         seconds=config["TOKEN_EXPIRE_SECONDS"],
     )
+
+
+def refresh_token_lifetime(config):
+    """Return the refresh-token lifetime (REFRESH_TOKEN_EXPIRE_DAYS)."""
+    return timedelta(days=config["REFRESH_TOKEN_EXPIRE_DAYS"])
 
 
 def validate(config_name, config):

@@ -1,7 +1,8 @@
 """Rate limits on the endpoints attackers hit: keys, limits and the 429 answer.
 
 Each login costs a bcrypt check by design, so login is limited per client address
-(all attempts) and per account (failed attempts), and registration per address.
+(all attempts) and per account (failed attempts), registration per address, and
+password changes per account (wrong current passwords, as failed logins).
 The limits are read from the config on each request; Flask-Limiter counts them in
 memory, or in Redis when RATELIMIT_STORAGE_URI says so.
 """
@@ -9,7 +10,7 @@ memory, or in Redis when RATELIMIT_STORAGE_URI says so.
 import time
 from http import HTTPStatus
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 
 from flask_api_tutorial import limiter
@@ -54,6 +55,15 @@ register_address_limit = limiter.limit(
     key_func=get_remote_address,
     scope="register-address",
     error_message=TOO_MANY_REQUESTS,
+)
+
+
+password_change_limit = limiter.limit(
+    _config_limit("RATELIMIT_LOGIN_ACCOUNT"),
+    key_func=lambda: f"password-change:{g.current_user.public_id}",
+    scope="password-change",
+    deduct_when=_is_failed_login,
+    error_message=ACCOUNT_LOCKED,
 )
 
 

@@ -1,6 +1,7 @@
 """Database models."""
 
+from flask_api_tutorial.models.refresh_token import RefreshToken
 from flask_api_tutorial.models.token_blacklist import BlacklistedToken
 from flask_api_tutorial.models.user import User
 
-__all__ = ["BlacklistedToken", "User"]
+__all__ = ["BlacklistedToken", "RefreshToken", "User"]

@@ -28,6 +28,14 @@ class User(db.Model):
     registered_on = db.Column(UtcDateTime(), nullable=False, default=utc_now)
     admin = db.Column(db.Boolean, nullable=False, default=False)
     public_id = db.Column(db.String(36), unique=True, nullable=False, default=_new_public_id)
+    # Tokens carry the version they were issued under; increasing it ends them all.
+    token_version = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+
+    def __init__(self, **kwargs):
+        """Set the ids now: tokens are signed before the row is first flushed."""
+        kwargs.setdefault("public_id", _new_public_id())
+        kwargs.setdefault("token_version", 0)
+        super().__init__(**kwargs)
 
     def __repr__(self):
         """Show the account without its secrets."""
@@ -59,6 +67,7 @@ class User(db.Model):
             key=config["SECRET_KEY"],
             lifetime=token_lifetime(config),
             now=now or utc_now(),
+            version=self.token_version,
         )
 
 

@@ -1,16 +1,29 @@
-"""Encode and decode access tokens: pure functions of the key, the lifetime and the clock."""
+"""Encode and decode tokens: pure functions of the key, the lifetime and the clock.
 
+Access tokens carry sub, admin, iat, exp and jti (all required), plus ``ver``, the
+user's token version when issued (absent counts as 0), which "log out everywhere"
+and a password change increase. Refresh tokens are JWTs of their own type, signed
+with a key derived from the secret for that purpose only, so neither kind of token
+ever verifies where the other is expected.
+"""
+
+import hashlib
+import hmac
 import uuid
 
 import jwt
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("sub", "admin", "iat", "exp", "jti")
+REFRESH_CLAIMS = ("sub", "typ", "fam", "ver", "iat", "exp", "jti")
+REFRESH_TYPE = "refresh"
 JTI_MAX_LENGTH = 64
 
 TOKEN_EXPIRED = "Access token expired. Please log in again."
 TOKEN_BLACKLISTED = "Token blacklisted. Please log in again."
 TOKEN_INVALID = "Invalid token. Please log in again."
+REFRESH_EXPIRED = "Refresh token expired. Please log in again."
+REFRESH_INVALID = "Invalid refresh token. Please log in again."
 
 
 class TokenError(Exception):
@@ -22,7 +35,12 @@ class TokenError(Exception):
         self.message = message
 
 
-def encode_access_token(public_id, admin, key, lifetime, now):
+def new_jti():
+    """Return a fresh, unique token id."""
+    return uuid.uuid4().hex
+
+
+def encode_access_token(public_id, admin, key, lifetime, now, version=0):
     """Return a signed HS256 access token for the user ``public_id``.
 
     ``lifetime`` is a timedelta and ``now`` an aware datetime: passing them in keeps
@@ -33,7 +51,8 @@ def encode_access_token(public_id, admin, key, lifetime, now):
         "admin": bool(admin),
         "iat": int(now.timestamp()),
         "exp": int((now + lifetime).timestamp()),
-        "jti": uuid.uuid4().hex,
+        "jti": new_jti(),
+        "ver": version,
     }
     return jwt.encode(payload, key, algorithm=ALGORITHM)
 
@@ -44,19 +63,57 @@ def decode_access_token(token, key):
     Only HS256 is accepted and all five claims are required; every other failure
     (malformed, bad signature, wrong algorithm, wrong claim types) reads as invalid.
     """
+    claims = _decode(token, key, REQUIRED_CLAIMS, TOKEN_EXPIRED, TOKEN_INVALID)
+    if not isinstance(claims.get("ver", 0), int):
+        raise TokenError(TOKEN_INVALID)
+    return claims
+
+
+def refresh_key(secret_key):
+    """Derive the refresh-token signing key from SECRET_KEY."""
+    return hmac.new(secret_key.encode(), b"refresh-token", hashlib.sha256).hexdigest()
+
+
+def encode_refresh_token(public_id, family, version, jti, key, lifetime, now):
+    """Return a signed refresh token; ``key`` is refresh_key(SECRET_KEY)."""
+    payload = {
+        "sub": public_id,
+        "typ": REFRESH_TYPE,
+        "fam": family,
+        "ver": version,
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+        "jti": jti,
+    }
+    return jwt.encode(payload, key, algorithm=ALGORITHM, headers={"typ": "refresh+jwt"})
+
+
+def decode_refresh_token(token, key, verify_exp=True):
+    """Return the claims of a refresh token, or raise TokenError."""
+    claims = _decode(
+        token, key, REFRESH_CLAIMS, REFRESH_EXPIRED, REFRESH_INVALID, verify_exp=verify_exp
+    )
+    if claims["typ"] != REFRESH_TYPE or not isinstance(claims["ver"], int):
+        raise TokenError(REFRESH_INVALID)
+    return claims
+
+
+def _decode(token, key, required, expired_message, invalid_message, verify_exp=True):
+    if not isinstance(token, str):
+        raise TokenError(invalid_message)
     try:
         claims = jwt.decode(
             token,
             key,
             algorithms=[ALGORITHM],
-            options={"require": list(REQUIRED_CLAIMS)},
+            options={"require": list(required), "verify_exp": verify_exp},
         )
     except jwt.ExpiredSignatureError:
-        raise TokenError(TOKEN_EXPIRED) from None
+        raise TokenError(expired_message) from None
     except jwt.InvalidTokenError:
-        raise TokenError(TOKEN_INVALID) from None
+        raise TokenError(invalid_message) from None
     if not (isinstance(claims["sub"], str) and isinstance(claims["jti"], str)):
-        raise TokenError(TOKEN_INVALID)
+        raise TokenError(invalid_message)
     if not claims["jti"] or len(claims["jti"]) > JTI_MAX_LENGTH:
-        raise TokenError(TOKEN_INVALID)
+        raise TokenError(invalid_message)
     return claims

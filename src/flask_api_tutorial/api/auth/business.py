@@ -9,23 +9,32 @@ from sqlalchemy.exc import IntegrityError
 from flask_api_tutorial import db
 from flask_api_tutorial.api.errors import invalid_token, unauthorized
 from flask_api_tutorial.audit import audit
-from flask_api_tutorial.config import token_lifetime
-from flask_api_tutorial.models import BlacklistedToken, User
+from flask_api_tutorial.config import refresh_token_lifetime, token_lifetime
+from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User
 from flask_api_tutorial.models.user import check_dummy_password
 from flask_api_tutorial.util.datetime_util import (
     format_timedelta_hms,
     from_timestamp,
     utc_now,
 )
-from flask_api_tutorial.util.jwt_util import TOKEN_BLACKLISTED
+from flask_api_tutorial.util.jwt_util import (
+    REFRESH_EXPIRED,
+    REFRESH_INVALID,
+    TOKEN_BLACKLISTED,
+    TokenError,
+    decode_refresh_token,
+    refresh_key,
+)
 
 LOGIN_FAILED = "email or password does not match"
+REFRESH_REUSED = "Refresh token already used. Please log in again."
 
 
 def process_registration_request(email, password):
-    """Create the account and answer 201 with a token, or 409 if the email is taken."""
+    """Create the account and answer 201 with tokens, or 409 if the email is taken."""
     user = User(email=email, password=password)
     db.session.add(user)
+    _, refresh_token = RefreshToken.issue(user)
     try:
         db.session.commit()
     except IntegrityError:
@@ -36,19 +45,63 @@ def process_registration_request(email, password):
         audit("register_failed", reason="already_registered", email=email)
         abort(HTTPStatus.CONFLICT, f"{email} is already registered", status="fail")
     audit("registered", email=email, public_id=user.public_id)
-    return _create_auth_successful_response(user, HTTPStatus.CREATED, "successfully registered")
+    return _create_auth_successful_response(
+        user, refresh_token, HTTPStatus.CREATED, "successfully registered"
+    )
 
 
 def process_login_request(email, password):
-    """Answer 200 with a token, or the same 401 in the same time for any failure."""
+    """Answer 200 with tokens, or the same 401 in the same time for any failure."""
     user = db.session.scalar(db.select(User).filter_by(email=email))
     if user is None:
         check_dummy_password(password)
         _login_failed("unknown_email", email)
     if not user.check_password(password):
         _login_failed("wrong_password", email, user.public_id)
+    _, refresh_token = RefreshToken.issue(user)
+    db.session.commit()
     audit("login", email=email, public_id=user.public_id)
-    return _create_auth_successful_response(user, HTTPStatus.OK, "successfully logged in")
+    return _create_auth_successful_response(
+        user, refresh_token, HTTPStatus.OK, "successfully logged in"
+    )
+
+
+def process_refresh_request(token):
+    """Use up ``token`` and answer a new token pair; a used-up token revokes its family."""
+    claims = _decode_refresh_token(token)
+    now = utc_now()
+    # One conditional UPDATE: of two concurrent refreshes, exactly one wins the row.
+    used = db.session.execute(
+        db.update(RefreshToken)
+        .where(
+            RefreshToken.jti == claims["jti"],
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    row = db.session.scalar(db.select(RefreshToken).filter_by(jti=claims["jti"]))
+    if row is None:
+        db.session.rollback()
+        _refresh_refused(REFRESH_INVALID, "unknown", claims)
+    if used.rowcount != 1:
+        if row.revoked_at is None:
+            # Presented again after use: a thief or a replay. End the whole family.
+            _revoke_family(row.family_id, now)
+            db.session.commit()
+            _refresh_refused(REFRESH_REUSED, "reused", claims)
+        db.session.rollback()
+        _refresh_refused(REFRESH_INVALID, "revoked", claims)
+    user = row.user
+    if user is None or user.public_id != claims["sub"] or user.token_version != claims["ver"]:
+        db.session.rollback()
+        _refresh_refused(REFRESH_INVALID, "superseded", claims)
+    _, refresh_token = RefreshToken.issue(user, family_id=row.family_id, now=now)
+    db.session.commit()
+    audit("refresh", public_id=user.public_id)
+    return _create_auth_successful_response(
+        user, refresh_token, HTTPStatus.OK, "successfully refreshed"
+    )
 
 
 def get_logged_in_user():
@@ -64,18 +117,100 @@ def get_logged_in_user():
     }
 
 
-def process_logout_request():
-    """Revoke the current token by its jti until it expires; a second logout gets 401."""
+def process_logout_request(refresh_token=None):
+    """Revoke the current token by its jti (and a refresh token's family, if given)."""
     claims = g.token_claims
+    family = None
+    if refresh_token is not None:
+        # Checked before anything changes: a bad refresh token changes nothing.
+        family = _owned_refresh_family(refresh_token)
     db.session.add(BlacklistedToken(jti=claims["jti"], expires_at=from_timestamp(claims["exp"])))
+    if family is not None:
+        _revoke_family(family, utc_now())
     try:
         db.session.commit()
     except IntegrityError:
         # Another request revoked the same token between our check and this insert.
         db.session.rollback()
         raise invalid_token(TOKEN_BLACKLISTED) from None
-    audit("logout", public_id=g.current_user.public_id)
+    if family is None:
+        audit("logout", public_id=g.current_user.public_id)
+    else:
+        audit("logout", public_id=g.current_user.public_id, refresh_family=family)
     return {"status": "success", "message": "successfully logged out"}, HTTPStatus.OK
+
+
+def process_logout_all_request():
+    """End every access and refresh token of the current user, on every instance."""
+    user = g.current_user
+    _end_all_sessions(user)
+    db.session.commit()
+    audit("logout_all", public_id=user.public_id)
+    return {"status": "success", "message": "successfully logged out everywhere"}, HTTPStatus.OK
+
+
+def process_password_change_request(current_password, new_password):
+    """Change the password, end every other session, and answer a fresh token pair."""
+    user = g.current_user
+    if not user.check_password(current_password):
+        audit("password_change_failed", reason="wrong_password", public_id=user.public_id)
+        raise unauthorized(LOGIN_FAILED, data={"status": "fail", "message": LOGIN_FAILED})
+    user.password = new_password
+    _end_all_sessions(user)
+    _, refresh_token = RefreshToken.issue(user)
+    db.session.commit()
+    audit("password_changed", public_id=user.public_id)
+    return _create_auth_successful_response(
+        user, refresh_token, HTTPStatus.OK, "successfully changed password"
+    )
+
+
+def _end_all_sessions(user):
+    """Raise the user's token version (atomically) and revoke all its refresh tokens."""
+    db.session.execute(
+        db.update(User)
+        .where(User.id == user.id)
+        .values(token_version=User.token_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        db.update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
+    db.session.refresh(user, ["token_version"])
+
+
+def _revoke_family(family_id, now):
+    db.session.execute(
+        db.update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def _decode_refresh_token(token, verify_exp=True):
+    try:
+        return decode_refresh_token(
+            token, refresh_key(current_app.config["SECRET_KEY"]), verify_exp=verify_exp
+        )
+    except TokenError as error:
+        reason = "expired" if error.message == REFRESH_EXPIRED else "invalid"
+        audit("refresh_rejected", reason=reason)
+        raise invalid_token(error.message) from None
+
+
+def _owned_refresh_family(token):
+    """Return the family of a refresh token of the current user (expired ones count)."""
+    claims = _decode_refresh_token(token, verify_exp=False)
+    if claims["sub"] != g.current_user.public_id:
+        _refresh_refused(REFRESH_INVALID, "other_user", claims)
+    return claims["fam"]
+
+
+def _refresh_refused(message, reason, claims):
+    audit("refresh_rejected", reason=reason, family=claims.get("fam"))
+    raise invalid_token(message)
 
 
 def _login_failed(reason, email, public_id=None):
@@ -88,14 +223,16 @@ def _email_exists(email):
     return db.session.scalar(db.select(User.id).filter_by(email=email)) is not None
 
 
-def _create_auth_successful_response(user, status_code, message):
-    lifetime = token_lifetime(current_app.config)
+def _create_auth_successful_response(user, refresh_token, status_code, message):
+    config = current_app.config
     response = jsonify(
         status="success",
         message=message,
         access_token=user.encode_access_token(),
         token_type="bearer",
-        expires_in=int(lifetime.total_seconds()),
+        expires_in=int(token_lifetime(config).total_seconds()),
+        refresh_token=refresh_token,
+        refresh_expires_in=int(refresh_token_lifetime(config).total_seconds()),
     )
     response.status_code = status_code
     response.headers["Cache-Control"] = "no-store"

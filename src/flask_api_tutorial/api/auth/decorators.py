@@ -58,6 +58,9 @@ def _check_access_token():
     user, is_revoked = row
     if is_revoked:
         _reject(TOKEN_BLACKLISTED, public_id=user.public_id)
+    if claims.get("ver", 0) != user.token_version:
+        # Issued before "log out everywhere" or a password change.
+        _reject(TOKEN_BLACKLISTED, reason="superseded", public_id=user.public_id)
     g.current_user = user
     g.token_claims = claims
     return user

@@ -73,6 +73,36 @@ login_reqparser.replace_argument(
     name="password", type=password, location="form", required=True, nullable=False
 )
 
+
+def token_string(value):
+    """Return ``value`` if it is a non-empty string of a plausible token length."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("refresh_token must be a non-empty string")
+    if len(value) > 4096:
+        raise ValueError("refresh_token is too long to be a token")
+    return value.strip()
+
+
+token_string.__schema__ = {"type": "string", "maxLength": 4096}
+
+refresh_reqparser = RequestParser(bundle_errors=True)
+refresh_reqparser.add_argument(
+    name="refresh_token", type=token_string, location="form", required=True, nullable=False
+)
+
+logout_reqparser = RequestParser(bundle_errors=True)
+logout_reqparser.add_argument(
+    name="refresh_token", type=token_string, location="form", required=False, nullable=False
+)
+
+password_reqparser = RequestParser(bundle_errors=True)
+password_reqparser.add_argument(
+    name="current_password", type=password, location="form", required=True, nullable=False
+)
+password_reqparser.add_argument(
+    name="new_password", type=new_password, location="form", required=True, nullable=False
+)
+
 token_model = Model(
     "Token",
     {
@@ -81,6 +111,8 @@ token_model = Model(
         "access_token": String(description="HS256 JWT; send it as 'Bearer <token>'"),
         "token_type": String(example="bearer"),
         "expires_in": Integer(description="seconds until the token expires"),
+        "refresh_token": String(description="JWT for POST /auth/refresh; used up by one refresh"),
+        "refresh_expires_in": Integer(description="seconds until the refresh token expires"),
     },
 )
 

@@ -2,12 +2,16 @@
 
 from http import HTTPStatus
 
+from flask import request
 from flask_restx import Namespace, Resource
 
 from flask_api_tutorial.api.auth.business import (
     get_logged_in_user,
     process_login_request,
+    process_logout_all_request,
     process_logout_request,
+    process_password_change_request,
+    process_refresh_request,
     process_registration_request,
 )
 from flask_api_tutorial.api.auth.decorators import token_required
@@ -15,6 +19,9 @@ from flask_api_tutorial.api.auth.dto import (
     auth_reqparser,
     error_model,
     login_reqparser,
+    logout_reqparser,
+    password_reqparser,
+    refresh_reqparser,
     status_model,
     token_model,
     user_model,
@@ -24,6 +31,7 @@ from flask_api_tutorial.api.parsing import parse_body
 from flask_api_tutorial.api.ratelimits import (
     login_account_limit,
     login_address_limit,
+    password_change_limit,
     register_address_limit,
 )
 
@@ -121,15 +129,96 @@ class GetUser(Resource):
 class LogoutUser(Resource):
     """Handles HTTP requests to URL: /api/v1/auth/logout."""
 
+    @auth_ns.expect(logout_reqparser)
     @auth_ns.doc(
         security="Bearer",
         responses={
             int(HTTPStatus.OK): ("Log out succeeded, token is no longer valid.", status_model),
+            **_TOKEN_ERRORS,
+            **_BODY_ERRORS,
+            **_SERVER_ERRORS,
+        },
+    )
+    @token_required
+    def post(self):
+        """Add token to blacklist, deauthenticating the current user.
+
+        With the optional refresh_token, its whole family is revoked too.
+        """
+        refresh_token = None
+        if request.content_length or request.mimetype:
+            refresh_token = parse_body(logout_reqparser).get("refresh_token")
+        return process_logout_request(refresh_token)
+
+
+@auth_ns.route("/refresh", endpoint="auth_refresh")
+class RefreshTokens(Resource):
+    """Handles HTTP requests to URL: /api/v1/auth/refresh."""
+
+    @auth_ns.expect(refresh_reqparser)
+    @auth_ns.doc(
+        responses={
+            int(HTTPStatus.OK): ("New access and refresh tokens.", token_model),
+            int(HTTPStatus.UNAUTHORIZED): (
+                "Refresh token invalid, expired, revoked or already used.",
+                error_model,
+            ),
+            **_BODY_ERRORS,
+            **_SERVER_ERRORS,
+        }
+    )
+    def post(self):
+        """Trade a refresh token for a new token pair; the old refresh token is used up.
+
+        Presenting a used-up refresh token again revokes every refresh token of its
+        login (its family). Of two concurrent refreshes with one token, one succeeds
+        and the other counts as reuse.
+        """
+        request_data = parse_body(refresh_reqparser)
+        return process_refresh_request(request_data["refresh_token"])
+
+
+@auth_ns.route("/logout-all", endpoint="auth_logout_all")
+class LogoutEverywhere(Resource):
+    """Handles HTTP requests to URL: /api/v1/auth/logout-all."""
+
+    @auth_ns.doc(
+        security="Bearer",
+        responses={
+            int(HTTPStatus.OK): ("Every token of this user is revoked.", status_model),
             **_TOKEN_ERRORS,
             **_SERVER_ERRORS,
         },
     )
     @token_required
     def post(self):
-        """Add token to blacklist, deauthenticating the current user."""
-        return process_logout_request()
+        """Log out everywhere: end every access and refresh token issued so far."""
+        return process_logout_all_request()
+
+
+@auth_ns.route("/password", endpoint="auth_password")
+class ChangePassword(Resource):
+    """Handles HTTP requests to URL: /api/v1/auth/password."""
+
+    @auth_ns.expect(password_reqparser)
+    @auth_ns.doc(
+        security="Bearer",
+        responses={
+            int(HTTPStatus.OK): ("Password changed; a fresh token pair.", token_model),
+            int(HTTPStatus.UNAUTHORIZED): (
+                "Token refused, or current password does not match.",
+                status_model,
+            ),
+            **_BODY_ERRORS,
+            **_RATE_LIMITED,
+            **_SERVER_ERRORS,
+        },
+    )
+    @token_required
+    @password_change_limit
+    def put(self):
+        """Change the password; every other token of the user stops working."""
+        request_data = parse_body(password_reqparser)
+        return process_password_change_request(
+            request_data["current_password"], request_data["new_password"]
+        )
