@@ -40,4 +40,4 @@ test: lint
 	$(BIN)/python -m tests.run_postgres $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .tox src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .tox src/*.egg-info artifacts

@@ -36,6 +36,8 @@ EXTRAS_REQUIRE = {
         "tox>=4",
         "httpie>=3.2",
         "requests>=2.31",
+        "playwright>=1.40",
+        "schemathesis>=4.32,<5",
         "psycopg[binary]>=3.1",
         "gunicorn>=22",
     ],

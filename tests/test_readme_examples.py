@@ -1,0 +1,135 @@
+"""Every curl and httpie example of the README, run in order against a live server.
+
+An example is a ```sh block that talks to the `make run` server (127.0.0.1:5000 or
+:5000). The block after it, if any, is what it shows: an ```http block (status line,
+headers, JSON body; "…" stands for any value) or a ```text block (exact output).
+"""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flask_api_tutorial import create_app
+from flask_api_tutorial import db as _db
+from tests.conftest import database_url
+from tests.servers import ROOT, GunicornServer
+
+README = ROOT / "README.md"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
+ANY = "…"
+# A curl or httpie command that talks to the `make run` server.
+EXAMPLE = re.compile(r"\b(curl|http)\b[^\n]*(127\.0\.0\.1)?:5000/", re.MULTILINE)
+
+
+def readme_examples():
+    """Return [(command, kind, shown)] for every example block, in README order."""
+    blocks = [(m.group(1), m.group(2)) for m in FENCE.finditer(README.read_text())]
+    examples = []
+    for index, (kind, body) in enumerate(blocks):
+        if kind != "sh" or not EXAMPLE.search(body):
+            continue
+        following = blocks[index + 1] if index + 1 < len(blocks) else (None, None)
+        shown_kind, shown = following if following[0] in {"http", "text"} else (None, None)
+        examples.append((body, shown_kind, shown))
+    return examples
+
+
+def test_the_readme_has_examples_for_every_endpoint():
+    commands = "\n".join(command for command, _, _ in readme_examples())
+    for path in ("register", "login", "user", "logout", "refresh", "logout-all", "password"):
+        assert re.search(rf"curl [^\n]*\S*/api/v1/auth/{path}\b", commands), f"curl {path}"
+        assert re.search(rf"http [^\n]*:5000/api/v1/auth/{path}\b", commands), f"httpie {path}"
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """Serve the development configuration, as `make run` does, on a free port."""
+    url = database_url(tmp_path)
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        _db.create_all()
+    server = GunicornServer(
+        url, workers=1, threads=4, FLASK_CONFIG="development", RATELIMIT_ENABLED="true"
+    ).start()
+    yield server
+    server.stop()
+    with app.app_context():
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+def test_readme_examples_run_as_shown(live_server, tmp_path):
+    if shutil.which("curl") is None:
+        pytest.fail("curl is needed to run the README's examples")
+    # httpie prints status line, headers and body in a terminal; the same here.
+    config_dir = tmp_path / "httpie"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(
+        json.dumps({"default_options": ["--print=hb", "--ignore-stdin"]})
+    )
+    bin_dir = Path(__import__("sys").executable).parent
+    env = {
+        "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+        "HTTPIE_CONFIG_DIR": str(config_dir),
+        "HOME": str(tmp_path),
+    }
+    port = str(live_server.port)
+    script = []
+    examples = readme_examples()
+    assert len(examples) >= 20
+    for number, (command, _, _) in enumerate(examples):
+        command = command.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
+        command = re.sub(r"(?<![\d.]):5000\b", f":{port}", command)
+        script.append(f"echo '@@example {number}'\n{command}")
+    result = subprocess.run(
+        ["bash", "-c", "\n".join(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    outputs = re.split(r"^@@example \d+\n", result.stdout, flags=re.MULTILINE)[1:]
+    assert len(outputs) == len(examples), result.stdout
+    for (command, kind, shown), output in zip(examples, outputs, strict=True):
+        if kind == "http":
+            _assert_http_matches(shown, output, command)
+        elif kind == "text":
+            assert output.strip() == shown.strip(), command
+
+
+def _assert_http_matches(shown, output, command):
+    expected = _parse_http(shown)
+    actual = _parse_http(output)
+    assert actual["status"] == expected["status"], (command, output)
+    for name, value in expected["headers"].items():
+        assert name in actual["headers"], (command, name, output)
+        if value != ANY:
+            assert actual["headers"][name] == value, (command, name, output)
+    for key, value in expected["body"].items():
+        assert key in actual["body"], (command, key, output)
+        if value != ANY:
+            assert actual["body"][key] == value, (command, key, output)
+
+
+def _parse_http(text):
+    """Split the last HTTP response in ``text`` into status, headers and JSON body."""
+    text = text.replace("\r\n", "\n")
+    start = text.rfind("\nHTTP/") + 1 if "\nHTTP/" in text else text.find("HTTP/")
+    head, _, body = text[start:].partition("\n\n")
+    status, *header_lines = head.strip().split("\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return {
+        "status": " ".join(status.split()[1:]),
+        "headers": headers,
+        "body": json.loads(body) if body.strip() else {},
+    }
