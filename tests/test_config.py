@@ -235,9 +235,9 @@ def test_gunicorn_conf_reads_the_documented_variables():
         assert f'"{name}"' in text, name
 
 
-def test_engine_options_sqlite_pings_only(env):
+def test_engine_options_sqlite_has_no_ping(env):
     app = create_app("development")
-    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
 
 
 def test_engine_options_postgres_from_environment(env):

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from flask_bcrypt import Bcrypt
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -38,6 +39,17 @@ limiter = Limiter(key_func=get_remote_address)
 SQLITE_FILENAME = "flask_api_tutorial.db"
 
 
+class NoCookieSessions(SessionInterface):
+    """Never open or save a cookie session: `flask.session` stays a null session."""
+
+    def open_session(self, app, request):
+        """Return None, so that Flask uses its null session."""
+        return None
+
+    def save_session(self, app, session, response):
+        """Set no cookie."""
+
+
 def create_app(config_name=None, test_config=None):
     """Create the app for ``config_name`` (default: $FLASK_CONFIG, else development).
 
@@ -49,6 +61,8 @@ def create_app(config_name=None, test_config=None):
 
     app = Flask("flask_api_tutorial")
     app.json.sort_keys = False  # bodies read in the order the contract lists fields
+    # A stateless token API: no cookie sessions to open and sign on every request.
+    app.session_interface = NoCookieSessions()
     app.config.from_object(config_class)
     app.config.update(settings_from_environ(config_name))
     app.config.update(test_config or {})
@@ -76,7 +90,8 @@ def create_app(config_name=None, test_config=None):
     bcrypt.init_app(app)
     app.config["RATELIMIT_ON_BREACH_CALLBACK"] = audit_breach
     limiter.init_app(app)
-    app.after_request(add_retry_after)
+    if app.config["RATELIMIT_ENABLED"]:
+        app.after_request(add_retry_after)
     security.init_app(app)
     configure_audit_logger()
     app.register_blueprint(api_bp)

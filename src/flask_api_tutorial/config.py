@@ -192,25 +192,26 @@ def _parse_int(name, raw, lowest, highest):
 def engine_options(config):
     """Return SQLALCHEMY_ENGINE_OPTIONS for the configured database.
 
-    Every pooled connection is pinged before use, so connections that died with a
-    database restart are replaced instead of failing requests. PostgreSQL also gets
-    a bounded pool, a connect timeout and a statement timeout.
+    For PostgreSQL, every pooled connection is pinged before use, so connections
+    that died with a database restart are replaced instead of failing requests; the
+    pool is bounded, and connects and statements have time limits.
     """
-    options = {"pool_pre_ping": True}
     uri = config["SQLALCHEMY_DATABASE_URI"]
-    if uri.startswith("postgresql"):
-        options.update(
-            pool_size=config["DB_POOL_SIZE"],
-            max_overflow=config["DB_MAX_OVERFLOW"],
-            pool_timeout=config["DB_POOL_TIMEOUT"],
-            pool_recycle=1800,
-            connect_args={
-                "connect_timeout": config["DB_CONNECT_TIMEOUT"],
-                "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}",
-                "application_name": "flask_api_tutorial",
-            },
-        )
-    return options
+    if not uri.startswith("postgresql"):
+        # A local file: no connection to lose, so no ping to pay on every checkout.
+        return {}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": config["DB_POOL_SIZE"],
+        "max_overflow": config["DB_MAX_OVERFLOW"],
+        "pool_timeout": config["DB_POOL_TIMEOUT"],
+        "pool_recycle": 1800,
+        "connect_args": {
+            "connect_timeout": config["DB_CONNECT_TIMEOUT"],
+            "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}",
+            "application_name": "flask_api_tutorial",
+        },
+    }
 
 
 def token_lifetime(config):

@@ -1,6 +1,6 @@
 """token_required and admin_token_required: check the bearer token, nothing else."""
 
-from functools import wraps
+from functools import cache, wraps
 
 from flask import current_app, g, request
 
@@ -41,8 +41,32 @@ def admin_token_required(f):
     return decorated
 
 
+@cache
+def _user_and_revocation():
+    """Build once: the token's user (by sub) and whether its jti is revoked."""
+    revoked = (
+        db.select(BlacklistedToken.id)
+        .where(BlacklistedToken.jti == db.bindparam("jti"))
+        .exists()
+        .label("revoked")
+    )
+    return db.select(
+        User.id,
+        User.email,
+        User.public_id,
+        User.admin,
+        User.registered_on,
+        User.token_version,
+        revoked,
+    ).where(User.public_id == db.bindparam("sub"))
+
+
 def _check_access_token():
-    """Set ``g.current_user`` and ``g.token_claims`` from the bearer token, or raise 401."""
+    """Set ``g.current_user`` and ``g.token_claims`` from the bearer token, or raise 401.
+
+    ``g.current_user`` is a read-only row (id, email, public_id, admin, registered_on,
+    token_version); what needs to change the user loads it through the session.
+    """
     token = _bearer_token()
     if token is None:
         raise unauthorized()
@@ -50,13 +74,15 @@ def _check_access_token():
         claims = decode_access_token(token, current_app.config["SECRET_KEY"])
     except TokenError as error:
         _reject(error.message)
-    # One round trip: the user and whether this token was revoked.
-    revoked = db.select(BlacklistedToken.id).filter_by(jti=claims["jti"]).exists()
-    row = db.session.execute(db.select(User, revoked).filter_by(public_id=claims["sub"])).first()
+    # One round trip, outside the ORM session: every authenticated request pays it.
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            _user_and_revocation(), {"sub": claims["sub"], "jti": claims["jti"]}
+        ).first()
     if row is None:
         _reject(TOKEN_INVALID, reason="unknown_user")
-    user, is_revoked = row
-    if is_revoked:
+    user = row
+    if user.revoked:
         _reject(TOKEN_BLACKLISTED, public_id=user.public_id)
     if claims.get("ver", 0) != user.token_version:
         # Issued before "log out everywhere" or a password change.

@@ -118,7 +118,6 @@ class GetUser(Resource):
             **_SERVER_ERRORS,
         },
     )
-    @auth_ns.marshal_with(user_model, skip_none=False)
     @token_required
     def get(self):
         """Validate access token and return user info."""
