@@ -35,9 +35,9 @@ lint: $(VENV)/.installed-dev
 # a failure when REQUIRE_POSTGRES=1 as in CI).
 test: lint
 	@echo "== SQLite run =="
-	$(BIN)/pytest -m "not postgres"
+	$(BIN)/pytest -v -m "not postgres"
 	@echo "== PostgreSQL run =="
-	$(BIN)/python -m tests.run_postgres $(BIN)/pytest
+	$(BIN)/python -m tests.run_postgres $(BIN)/pytest -v
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .tox src/*.egg-info artifacts

@@ -248,7 +248,6 @@ def test_engine_options_postgres_from_environment(env):
     env.setenv("DB_CONNECT_TIMEOUT", "2")
     env.setenv("DB_STATEMENT_TIMEOUT_MS", "1500")
     options = create_app("development").config["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options["pool_pre_ping"] is True
     assert (options["pool_size"], options["max_overflow"], options["pool_timeout"]) == (7, 2, 4)
     assert options["connect_args"]["connect_timeout"] == 2
     assert options["connect_args"]["options"] == "-c statement_timeout=1500"

@@ -6,7 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
@@ -164,6 +166,34 @@ def test_database_outage_and_recovery(app, db, user):
         proxy.cut()
 
 
+def test_idle_connection_killed_by_the_server_is_replaced_unseen(app, user):
+    """A connection that idled through its own death is pinged and replaced on checkout."""
+    pinging = create_app(
+        "testing", {"SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL, "DB_PING_AFTER_IDLE_SECONDS": 0}
+    )
+    with pinging.app_context():
+        with _db.engine.connect() as connection:
+            backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        # The pooled connection is idle now; the server ends it, as a restart would.
+        admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_terminate_backend({backend})")
+        admin.dispose()
+        with _db.engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != backend
+            assert connection.exec_driver_sql("SELECT count(*) FROM site_user").scalar() == 1
+        # Pinged connections are handed out idle: the token check's autocommit works.
+        client = pinging.test_client()
+        login = client.post("/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
+        token = login.get_json()["access_token"]
+        for _ in range(3):
+            response = client.get(
+                "/api/v1/auth/user", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 200
+        _db.engine.dispose()
+
+
 def test_statement_timeout_answers_503():
     """A query stuck longer than DB_STATEMENT_TIMEOUT_MS is cancelled: 503, not a hang."""
     slow_app = create_app(
@@ -181,7 +211,7 @@ def test_statement_timeout_answers_503():
 
 def test_engine_options_for_postgres(app, db):
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options["pool_pre_ping"] is True
+    assert "pool_pre_ping" not in options  # replaced by the idle ping below
     assert options["connect_args"]["options"] == "-c statement_timeout=5000"
     with db.engine.connect() as connection:
         assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"

@@ -29,7 +29,11 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+# Objects stay readable after commit without a reload query (sessions last one request).
+db = SQLAlchemy(
+    metadata=MetaData(naming_convention=NAMING_CONVENTION),
+    session_options={"expire_on_commit": False},
+)
 migrate = Migrate()
 bcrypt = Bcrypt()
 # Flask-Limiter keeps its storage on the extension object: one app per process,
@@ -80,12 +84,15 @@ def create_app(config_name=None, test_config=None):
     from flask_api_tutorial.api.ratelimits import add_retry_after, audit_breach
     from flask_api_tutorial.audit import configure_audit_logger
     from flask_api_tutorial.cli import register_cli
-    from flask_api_tutorial.util.sqlite_util import enforce_foreign_keys
+    from flask_api_tutorial.util.pool_util import ping_after_idle
+    from flask_api_tutorial.util.sqlite_util import configure_sqlite
 
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            enforce_foreign_keys(db.engine)
+            configure_sqlite(db.engine)
+        else:
+            ping_after_idle(db.engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=_migrations_dir())
     bcrypt.init_app(app)
     app.config["RATELIMIT_ON_BREACH_CALLBACK"] = audit_breach

@@ -9,7 +9,9 @@ import logging
 
 from flask import request
 
-AUDIT_LOGGER = "flask_api_tutorial.audit"
+# Not under the app's logger ("flask_api_tutorial"), whose default handler would
+# print every line a second time.
+AUDIT_LOGGER = "audit.flask_api_tutorial"
 logger = logging.getLogger(AUDIT_LOGGER)
 
 _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._-:/")

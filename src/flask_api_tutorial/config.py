@@ -49,6 +49,8 @@ class Config:
     DB_POOL_TIMEOUT = 5
     DB_CONNECT_TIMEOUT = 3
     DB_STATEMENT_TIMEOUT_MS = 5000
+    # A pooled connection idle this long is pinged before use (see pool_util.py).
+    DB_PING_AFTER_IDLE_SECONDS = 1
     # Rate limits (Flask-Limiter): see api/ratelimits.py. Counts live in memory
     # (per process) unless RATELIMIT_STORAGE_URI names Redis.
     RATELIMIT_ENABLED = True
@@ -192,16 +194,15 @@ def _parse_int(name, raw, lowest, highest):
 def engine_options(config):
     """Return SQLALCHEMY_ENGINE_OPTIONS for the configured database.
 
-    For PostgreSQL, every pooled connection is pinged before use, so connections
-    that died with a database restart are replaced instead of failing requests; the
-    pool is bounded, and connects and statements have time limits.
+    For PostgreSQL the pool is bounded, and connects and statements have time
+    limits; connections that idled through a database restart are replaced by the
+    ping of util/pool_util.py (set up by the factory) instead of failing requests.
     """
     uri = config["SQLALCHEMY_DATABASE_URI"]
     if not uri.startswith("postgresql"):
         # A local file: no connection to lose, so no ping to pay on every checkout.
         return {}
     return {
-        "pool_pre_ping": True,
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
         "pool_timeout": config["DB_POOL_TIMEOUT"],

@@ -9,7 +9,10 @@ ever verifies where the other is expected.
 
 import hashlib
 import hmac
+import time
 import uuid
+from functools import lru_cache
+from types import MappingProxyType
 
 import jwt
 
@@ -62,11 +65,30 @@ def decode_access_token(token, key):
 
     Only HS256 is accepted and all five claims are required; every other failure
     (malformed, bad signature, wrong algorithm, wrong claim types) reads as invalid.
+    A client sends the same token for its whole lifetime, so verified tokens are
+    remembered (per process, the latest VERIFIED_CACHE_SIZE, keyed by token and key);
+    expiry is checked against the clock on every call.
     """
-    claims = _decode(token, key, REQUIRED_CLAIMS, TOKEN_EXPIRED, TOKEN_INVALID)
-    if not isinstance(claims.get("ver", 0), int):
+    claims = _verified_access_claims(token, key)
+    if claims["exp"] <= time.time():
+        raise TokenError(TOKEN_EXPIRED)
+    return dict(claims)
+
+
+VERIFIED_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=VERIFIED_CACHE_SIZE)
+def _verified_access_claims(token, key):
+    """Verify signature, algorithm and claims once per (token, key); not the expiry.
+
+    Only successes are cached (a raised TokenError is not), so invalid tokens
+    cannot fill the cache; the claims come back read-only.
+    """
+    claims = _decode(token, key, REQUIRED_CLAIMS, TOKEN_EXPIRED, TOKEN_INVALID, verify_exp=False)
+    if not isinstance(claims.get("ver", 0), int) or not isinstance(claims["exp"], int):
         raise TokenError(TOKEN_INVALID)
-    return claims
+    return MappingProxyType(claims)
 
 
 def refresh_key(secret_key):

@@ -107,18 +107,18 @@ def process_refresh_request(token):
 def get_logged_in_user():
     """Return the current user with the time left on the token that authenticated it.
 
-    The body is built here in the shape of user_model (which documents it) rather
-    than marshalled: every authenticated client calls this, so it stays cheap.
+    The response is built here in the shape of user_model (which documents it),
+    not marshalled: every authenticated client calls this, so it stays cheap.
     """
     user = g.current_user
     expires_at = from_timestamp(g.token_claims["exp"])
-    return {
-        "email": user.email,
-        "public_id": user.public_id,
-        "admin": user.admin,
-        "registered_on": user.registered_on.isoformat(),
-        "token_expires_in": format_timedelta_hms(expires_at - utc_now()),
-    }, HTTPStatus.OK
+    return jsonify(
+        email=user.email,
+        public_id=user.public_id,
+        admin=user.admin,
+        registered_on=user.registered_on.isoformat(),
+        token_expires_in=format_timedelta_hms(expires_at - utc_now()),
+    )
 
 
 def process_logout_request(refresh_token=None):

@@ -1,0 +1,573 @@
+"""Benchmark the API against a bare Flask view, and check the performance targets.
+
+    .venv/bin/python bench/run.py                 # SQLite, the full run (about 10 min)
+    DATABASE_URL=postgresql+psycopg://... .venv/bin/python bench/run.py   # also PostgreSQL
+    .venv/bin/python bench/run.py --quick         # about a second per phase (the test)
+
+Everything runs on 127.0.0.1 and stops by itself. Servers are gunicorn with the
+project's gunicorn.conf.py; the "same settings" comparisons use 1 gthread worker
+with 4 threads pinned to CPU 0 and wrk (1 thread, 4 connections) pinned to CPU 1,
+alternating API and bare runs so that the machine's drift hits both alike.
+Prints one table per target and writes the figures to bench/results/<time>.json.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import queue
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import bcrypt
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+SECRET_KEY = "benchmark-secret-key-0123456789abcdef0123456789"
+EMAIL = "bench@example.com"
+PASSWORD = "correct-horse-battery"
+WRK = shutil.which("wrk")
+TASKSET = shutil.which("taskset") if (os.cpu_count() or 1) >= 2 else None
+
+
+# Servers
+
+
+class Server:
+    """A gunicorn process on a loopback port; stop() ends it and only it."""
+
+    def __init__(self, port, env, app_spec=None, cpu=None, workers=1, threads=4):
+        """Prepare the command and environment; start() runs it."""
+        command = [PYTHON, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
+        if app_spec:
+            command += ["--chdir", str(ROOT / "bench"), app_spec]
+        if cpu is not None and TASKSET:
+            command = [TASKSET, "-c", str(cpu), *command]
+        self.command = command
+        self.port = port
+        self.env = {
+            **os.environ,
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": str(workers),
+            "GUNICORN_THREADS": str(threads),
+            "GUNICORN_ACCESS_LOG": "",
+            "GUNICORN_LOG_LEVEL": "warning",
+            **env,
+        }
+        self.process = None
+
+    def start(self):
+        """Start and wait until a request is answered."""
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection.request("GET", "/")
+                connection.getresponse().read()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"server exited: {self.command}") from None
+                time.sleep(0.1)  # waiting for a port to open, not for a token to expire
+        self.stop()
+        raise RuntimeError("server did not start")
+
+    def worker_pids(self):
+        """Return the PIDs of this server's worker processes."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
+    def stop(self):
+        """Terminate gracefully, then by force."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def api_env(database_url, **settings):
+    """Return the production-like environment of the API under test."""
+    return {
+        "FLASK_CONFIG": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": database_url,
+        "RATELIMIT_ENABLED": "false",  # load tests only, as the README says
+        "BCRYPT_LOG_ROUNDS": "4",
+        **{name: str(value) for name, value in settings.items()},
+    }
+
+
+def prepare_database(database_url):
+    """Create the tables (empty) in ``database_url``."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from flask_api_tutorial import create_app, db
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        db.engine.dispose()
+
+
+def drop_tables(database_url):
+    """Drop the benchmark's tables."""
+    from flask_api_tutorial import create_app, db
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        db.drop_all()
+        db.engine.dispose()
+
+
+def fill_blacklist(database_url, rows):
+    """Insert ``rows`` revoked-token rows directly (not through the API)."""
+    from flask_api_tutorial import create_app, db
+
+    # No statement timeout: a million-row insert is expected to take a while.
+    app = create_app(
+        "testing", {"SQLALCHEMY_DATABASE_URI": database_url, "DB_STATEMENT_TIMEOUT_MS": 0}
+    )
+    with app.app_context(), db.engine.begin() as connection:
+        if db.engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "INSERT INTO token_blacklist (jti, blacklisted_on, expires_at) "
+                "SELECT md5(i::text), now(), now() + interval '1 hour' "
+                f"FROM generate_series(1, {int(rows)}) AS i"
+            )
+            connection.exec_driver_sql("ANALYZE token_blacklist")
+        else:
+            connection.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                f"WHERE i < {int(rows)}) "
+                "INSERT INTO token_blacklist (jti, blacklisted_on, expires_at) "
+                "SELECT printf('%032x', i), datetime('now'), datetime('now', '+1 hour') FROM n"
+            )
+            connection.exec_driver_sql("ANALYZE")
+    with app.app_context():
+        db.engine.dispose()
+
+
+# Clients
+
+
+def request(port, method, path, body=None, token=None, connection=None):
+    """Send one request; return (status, parsed JSON body, seconds)."""
+    own = connection is None
+    connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    start = time.perf_counter()
+    connection.request(method, path, body=json.dumps(body) if body else None, headers=headers)
+    response = connection.getresponse()
+    data = response.read()
+    elapsed = time.perf_counter() - start
+    if own:
+        connection.close()
+    return response.status, json.loads(data) if data else None, elapsed
+
+
+def register_and_login(port):
+    """Register the benchmark user; return its access token."""
+    status, body, _ = request(
+        port, "POST", "/api/v1/auth/register", {"email": EMAIL, "password": PASSWORD}
+    )
+    if status == 409:
+        status, body, _ = request(
+            port, "POST", "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD}
+        )
+    assert status in (200, 201), (status, body)
+    return body["access_token"]
+
+
+def load(port, path, seconds, token=None, connections=4, cpu=1, latency=False):
+    """Load ``path`` for ``seconds``; return {rps, requests, p50_ms, p99_ms}.
+
+    wrk when installed (pinned to ``cpu``), else a small Python load generator. Any
+    status other than 200 fails the run: a fast error is no throughput.
+    """
+    url = f"http://127.0.0.1:{port}{path}"
+    if WRK:
+        command = [WRK, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+        if token:
+            command[1:1] = ["-H", f"Authorization: Bearer {token}"]
+        if TASKSET and cpu is not None:
+            command = [TASKSET, "-c", str(cpu), *command]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        if "Non-2xx" in output or "Socket errors" in output:
+            raise RuntimeError(f"unexpected responses from {path}:\n{output}")
+        requests = int(re.search(r"(\d+) requests in", output).group(1))
+        return {
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+            "requests": requests,
+            "p50_ms": _wrk_ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+            "p99_ms": _wrk_ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+            "tool": "wrk",
+        }
+    return _python_load(port, path, seconds, token, connections)
+
+
+def _wrk_ms(value):
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def _python_load(port, path, seconds, token, connections):
+    deadline = time.monotonic() + seconds
+    latencies = queue.Queue()
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < deadline:
+            status, _, elapsed = request(port, "GET", path, token=token, connection=connection)
+            if status != 200:
+                raise RuntimeError(f"{path} answered {status}")
+            latencies.put(elapsed)
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    values = sorted(latencies.queue)
+    return {
+        "rps": len(values) / (time.monotonic() - start),
+        "requests": len(values),
+        "p50_ms": values[len(values) // 2] * 1000,
+        "p99_ms": values[int(len(values) * 0.99)] * 1000,
+        "tool": "python",
+    }
+
+
+# Targets
+
+
+def user_vs_bare(database_url, args, label):
+    """Target 1: GET /auth/user against the bare view, same settings, alternating."""
+    api = Server(8601, api_env(database_url), cpu=0).start()
+    bare = Server(8602, {}, app_spec="bare_app:app", cpu=0).start()
+    try:
+        token = register_and_login(api.port)
+        load(api.port, "/api/v1/auth/user", 1, token)  # warm-up
+        load(bare.port, "/bare", 1)
+        pairs = []
+        for _ in range(args.rounds):
+            user = load(api.port, "/api/v1/auth/user", args.duration, token)
+            plain = load(bare.port, "/bare", args.duration)
+            pairs.append({"user_rps": user["rps"], "bare_rps": plain["rps"]})
+        ratio = statistics.median(p["user_rps"] / p["bare_rps"] for p in pairs)
+        target = 0.5 if label == "sqlite" else 0.4
+        return {"pairs": pairs, "ratio": ratio, "target": f">= {target}", "ok": ratio >= target}
+    finally:
+        api.stop()
+        bare.stop()
+
+
+def login_cost(database_url, args):
+    """Target 2: login and register at production cost against bcrypt itself."""
+    rounds = 4 if args.quick else 12
+    tries = 5 if args.quick else 30
+    api = Server(8611, api_env(database_url, BCRYPT_LOG_ROUNDS=rounds), cpu=0).start()
+    try:
+        request(api.port, "GET", "/api/v1/health")
+        register, login, checkpw, hashpw = [], [], [], []
+        salt_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds))
+        for index in range(tries):
+            body = {"email": f"cost{index}@example.com", "password": PASSWORD}
+            status, _, elapsed = request(api.port, "POST", "/api/v1/auth/register", body)
+            assert status == 201, status
+            register.append(elapsed)
+            status, _, elapsed = request(api.port, "POST", "/api/v1/auth/login", body)
+            assert status == 200, status
+            login.append(elapsed)
+            start = time.perf_counter()
+            bcrypt.checkpw(PASSWORD.encode(), salt_hash)
+            checkpw.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds))
+            hashpw.append(time.perf_counter() - start)
+        medians = {
+            name: statistics.median(values) * 1000
+            for name, values in {
+                "login_ms": login,
+                "checkpw_ms": checkpw,
+                "register_ms": register,
+                "hashpw_ms": hashpw,
+            }.items()
+        }
+        login_ratio = medians["login_ms"] / medians["checkpw_ms"]
+        register_ratio = medians["register_ms"] / medians["hashpw_ms"]
+        return {
+            "bcrypt_rounds": rounds,
+            "tries": tries,
+            **medians,
+            "login_ratio": login_ratio,
+            "register_ratio": register_ratio,
+            "target": "<= 1.05 each",
+            "ok": login_ratio <= 1.05 and register_ratio <= 1.05,
+        }
+    finally:
+        api.stop()
+
+
+def login_concurrency(database_url, args):
+    """Target 3: logins use every core; /auth/user stays fast while logins run."""
+    rounds = 4 if args.quick else 12
+    seconds = args.duration
+    cores = os.cpu_count() or 1
+    # The production settings: gunicorn.conf.py's defaults (a worker per core).
+    api = Server(
+        8621, api_env(database_url, BCRYPT_LOG_ROUNDS=rounds), workers=cores, threads=4
+    ).start()
+    try:
+        token = register_and_login(api.port)
+        one = _login_throughput(api.port, 1, seconds)
+        many = _login_throughput(api.port, 2 * cores, seconds)
+        stop = threading.Event()
+        loggers = [
+            threading.Thread(target=_login_forever, args=(api.port, stop)) for _ in range(2)
+        ]
+        for thread in loggers:
+            thread.start()
+        try:
+            user = load(api.port, "/api/v1/auth/user", seconds, token, connections=1, cpu=None)
+        finally:
+            stop.set()
+            for thread in loggers:
+                thread.join()
+        ratio = many / one
+        return {
+            "workers": cores,
+            "one_client_logins_per_s": one,
+            "concurrent_clients": 2 * cores,
+            "concurrent_logins_per_s": many,
+            "ratio": ratio,
+            "user_p99_ms_during_logins": user["p99_ms"],
+            "target": "ratio >= 1.8, p99 < 50 ms",
+            "ok": ratio >= 1.8 and user["p99_ms"] < 50,
+        }
+    finally:
+        api.stop()
+
+
+def _login_throughput(port, clients, seconds):
+    deadline = time.monotonic() + seconds
+    counts = []
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        done = 0
+        while time.monotonic() < deadline:
+            status, _, _ = request(
+                port,
+                "POST",
+                "/api/v1/auth/login",
+                {"email": EMAIL, "password": PASSWORD},
+                connection=connection,
+            )
+            assert status == 200, status
+            done += 1
+        counts.append(done)
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - start)
+
+
+def _login_forever(port, stop):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    body = {"email": EMAIL, "password": PASSWORD}
+    while not stop.is_set():
+        request(port, "POST", "/api/v1/auth/login", body, connection=connection)
+    connection.close()
+
+
+def blacklist_scale(database_url, args):
+    """Target 4: GET /auth/user with a large revoked-token table, against empty."""
+    rows = 10_000 if args.quick else 1_000_000
+    api = Server(8631, api_env(database_url), cpu=0).start()
+    try:
+        token = register_and_login(api.port)
+        load(api.port, "/api/v1/auth/user", 1, token)
+        empty = [load(api.port, "/api/v1/auth/user", args.duration, token) for _ in range(2)]
+        start = time.monotonic()
+        fill_blacklist(database_url, rows)
+        fill_seconds = time.monotonic() - start
+        load(api.port, "/api/v1/auth/user", 1, token)
+        full = [load(api.port, "/api/v1/auth/user", args.duration, token) for _ in range(2)]
+        empty_rps = statistics.mean(r["rps"] for r in empty)
+        full_rps = statistics.mean(r["rps"] for r in full)
+        change = full_rps / empty_rps - 1
+        return {
+            "rows": rows,
+            "fill_seconds": fill_seconds,
+            "empty_rps": empty_rps,
+            "full_rps": full_rps,
+            "change": change,
+            "target": "within 10 %",
+            "ok": abs(change) <= 0.10 or full_rps > empty_rps,
+        }
+    finally:
+        api.stop()
+
+
+def memory(database_url, args):
+    """Target 5: one worker's RSS after 100,000 requests against after 1,000."""
+    early, late = (200, 2_000) if args.quick else (1_000, 100_000)
+    api = Server(8641, api_env(database_url), cpu=0).start()
+    try:
+        token = register_and_login(api.port)
+        (worker,) = api.worker_pids()
+        served = _serve(api.port, token, early)
+        rss_early = _rss_kib(worker)
+        served += _serve(api.port, token, late - served)
+        rss_late = _rss_kib(worker)
+        growth = rss_late / rss_early - 1
+        return {
+            "requests_early": early,
+            "rss_early_kib": rss_early,
+            "requests_late": served,
+            "rss_late_kib": rss_late,
+            "growth": growth,
+            "target": "within 10 %",
+            "ok": growth <= 0.10,
+        }
+    finally:
+        api.stop()
+
+
+def _serve(port, token, count):
+    """Send at least ``count`` GET /auth/user requests (wrk in short bursts)."""
+    served = 0
+    while served < count:
+        seconds = max(1, min(10, int((count - served) / 800) + 1))
+        served += load(port, "/api/v1/auth/user", seconds, token)["requests"]
+    return served
+
+
+def _rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+# Reporting
+
+
+def _table(title, rows):
+    print(f"\n{title}", flush=True)
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        if isinstance(value, float):
+            value = f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+        print(f"  {name:<{width}}  {value}", flush=True)
+
+
+def report_user_vs_bare(users, label):
+    """Print target 1's table."""
+    rows = [
+        (f"round {i + 1}: user / bare rps", f"{p['user_rps']:.0f} / {p['bare_rps']:.0f}")
+        for i, p in enumerate(users["pairs"])
+    ]
+    rows += [("median ratio", users["ratio"]), ("target", users["target"])]
+    rows += [("met", users["ok"])]
+    _table(f"[1] GET /auth/user vs bare Flask ({label})", rows)
+
+
+TITLES = {
+    "blacklist_scale": "[4] revoked-token rows, full against empty",
+    "login_cost": "[2] login and register at production cost",
+    "login_concurrency": "[3] logins on every core, production settings",
+    "memory": "[5] worker memory",
+}
+
+
+def main():
+    """Run the targets and write the JSON file."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--rounds", type=int, default=3, help="A/B alternations")
+    parser.add_argument("--quick", action="store_true", help="about a second per phase")
+    parser.add_argument("--output", type=Path, help="JSON file (default bench/results/)")
+    parser.add_argument(
+        "--targets",
+        default="1,2,3,4,5",
+        help="comma-separated target numbers to run (default: all)",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds = 1, 1
+
+    results = {
+        "date": datetime.now(timezone.utc).isoformat(),
+        "cpus": os.cpu_count(),
+        "load_tool": "wrk" if WRK else "python",
+        "pinned": bool(TASKSET),
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "databases": {},
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        databases = {"sqlite": f"sqlite:///{Path(folder) / 'bench.db'}"}
+        if os.environ.get("DATABASE_URL", "").startswith("postgresql"):
+            databases["postgresql"] = os.environ["DATABASE_URL"]
+        output = (
+            args.output or ROOT / "bench" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+        )
+        output.parent.mkdir(parents=True, exist_ok=True)
+
+        def record(section, key, label, measure, url):
+            prepare_database(url)
+            section[key] = (
+                measure(url, args, label) if key == "user_vs_bare" else measure(url, args)
+            )
+            if key == "user_vs_bare":
+                report_user_vs_bare(section[key], label)
+            else:
+                _table(f"{TITLES[key]} ({label})", list(section[key].items()))
+            output.write_text(json.dumps(results, indent=2))  # partial figures survive a crash
+
+        targets = set(args.targets.split(","))
+        for label, url in databases.items():
+            section = results["databases"][label] = {}
+            if "1" in targets:
+                record(section, "user_vs_bare", label, user_vs_bare, url)
+            if "4" in targets:
+                record(section, "blacklist_scale", label, blacklist_scale, url)
+            if label != "sqlite":
+                drop_tables(url)
+        sqlite = databases["sqlite"]
+        for number, key, measure in (
+            ("2", "login_cost", login_cost),
+            ("3", "login_concurrency", login_concurrency),
+            ("5", "memory", memory),
+        ):
+            if number in targets:
+                record(results, key, "sqlite", measure, sqlite)
+    print(f"\nfigures written to {output}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

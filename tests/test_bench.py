@@ -1,0 +1,44 @@
+"""The benchmark runs end to end (about a second per phase), so that it never rots.
+
+The figures of a one-second run are noise; the real runs are by hand (bench/README.md).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
+from tests.servers import ROOT
+
+
+def test_quick_benchmark_produces_every_figure(tmp_path):
+    output = tmp_path / "bench.json"
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    if ON_POSTGRES:
+        env["DATABASE_URL"] = TEST_DATABASE_URL  # the PostgreSQL run covers that path
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--output", str(output)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(output.read_text())
+    databases = {"sqlite", "postgresql"} if ON_POSTGRES else {"sqlite"}
+    assert set(figures["databases"]) == databases
+    for section in figures["databases"].values():
+        assert all(
+            p["user_rps"] > 0 and p["bare_rps"] > 0 for p in section["user_vs_bare"]["pairs"]
+        )
+        assert section["blacklist_scale"]["rows"] == 10_000
+        assert section["blacklist_scale"]["full_rps"] > 0
+    assert figures["login_cost"]["login_ms"] > 0
+    assert figures["login_cost"]["checkpw_ms"] > 0
+    assert figures["login_concurrency"]["concurrent_logins_per_s"] > 0
+    assert figures["memory"]["rss_late_kib"] > 0
+    for title in ("[1] GET /auth/user vs bare Flask", "[2] login", "[3] logins", "[5] worker"):
+        assert title in result.stdout
