@@ -6,6 +6,11 @@ Start from the project folder: ``gunicorn -c gunicorn.conf.py``. The app is
 
 import os
 
+from dotenv import load_dotenv
+
+# The settings below read the environment, so .env must be loaded first.
+load_dotenv()
+
 
 def _int(name, default):
     return int(os.environ.get(name) or default)

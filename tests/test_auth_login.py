@@ -70,11 +70,25 @@ def test_login_failures_cost_one_bcrypt_check(client, user, monkeypatch, email, 
     assert len(calls) == 1
 
 
-def test_login_dummy_hash_uses_configured_rounds(app, client, user):
+def test_login_dummy_hash_uses_configured_rounds_and_costs_no_hashing(
+    app, client, user, monkeypatch
+):
+    """The first unknown-email login is not slower: building the dummy hashes nothing."""
     app.config["BCRYPT_LOG_ROUNDS"] = 5
+    checked = []
+    monkeypatch.setattr(
+        bcrypt, "generate_password_hash", lambda *a: pytest.fail("hashed during a login")
+    )
+    real_check = bcrypt.check_password_hash
+    monkeypatch.setattr(
+        bcrypt,
+        "check_password_hash",
+        lambda pw_hash, candidate: checked.append(pw_hash) or real_check(pw_hash, candidate),
+    )
     _assert_login_failed(login_user(client, email="unknown@email.com"))
-    dummy = app.extensions["dummy_password_hashes"][5]
+    (dummy,) = checked
     assert dummy.startswith(b"$2b$05$")
+    assert len(dummy) == 60
 
 
 def test_login_invalid_email_is_a_validation_error(client):

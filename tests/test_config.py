@@ -32,6 +32,7 @@ ENV_VARS = [
     "RATELIMIT_STORAGE_URI",
     "RATELIMIT_KEY_PREFIX",
     "RATELIMIT_LOGIN_ACCOUNT",
+    "RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS",
     "RATELIMIT_LOGIN_ADDRESS",
     "RATELIMIT_REGISTER_ADDRESS",
     "TRUSTED_PROXY_COUNT",
@@ -237,7 +238,7 @@ def test_gunicorn_conf_reads_the_documented_variables():
 
 def test_engine_options_sqlite_has_no_ping(env):
     app = create_app("development")
-    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {"hide_parameters": True}
 
 
 def test_engine_options_postgres_from_environment(env):

@@ -45,15 +45,20 @@ def test_allowed_origin_gets_the_cors_headers(cors_app):
     allowed_headers = response.headers["Access-Control-Allow-Headers"].lower()
     assert "authorization" in allowed_headers
     assert "*" not in allowed_headers
-    assert set(response.headers["Access-Control-Allow-Methods"].split(", ")) <= {
+    assert set(response.headers["Access-Control-Allow-Methods"].split(", ")) == {
         "GET",
         "POST",
+        "PUT",
         "OPTIONS",
     }
     assert "Access-Control-Allow-Credentials" not in response.headers
     simple = client.get("/api/v1/health", headers={"Origin": ALLOWED})
     assert simple.headers["Access-Control-Allow-Origin"] == ALLOWED
     assert "Vary" in simple.headers
+    exposed = {
+        h.strip().lower() for h in simple.headers["Access-Control-Expose-Headers"].split(",")
+    }
+    assert exposed == {"www-authenticate", "retry-after"}
 
 
 def test_second_listed_origin_is_allowed_too(cors_app):

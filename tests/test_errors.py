@@ -187,3 +187,36 @@ def test_operational_error_mid_request_is_503(client, user, monkeypatch):
     assert response.status_code == 503
     assert response.get_json() == DB_DOWN
     assert b"SELECT" not in response.data
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/auth/logout-all", None),
+        ("put", "/api/v1/auth/password", {"current_password": PASSWORD, "new_password": "x" * 9}),
+        ("post", "/api/v1/auth/refresh", {"refresh_token": "a.b.c"}),
+    ],
+)
+def test_database_unreachable_new_endpoints(unreachable_app, method, path, body):
+    token = encode_access_token(
+        "some-public-id",
+        False,
+        unreachable_app.config["SECRET_KEY"],
+        timedelta(minutes=5),
+        utc_now(),
+    )
+    client = unreachable_app.test_client()
+    response = getattr(client, method)(path, json=body, headers=bearer(token))
+    if path.endswith("refresh"):
+        # A malformed refresh token is refused before any database work.
+        assert response.status_code == 401
+    else:
+        assert response.status_code == 503
+        assert response.get_json() == DB_DOWN
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/user", "/api/v1/health"])
+def test_options_answers_with_allow(client, path):
+    response = client.options(path)
+    assert response.status_code == 200
+    assert "OPTIONS" in response.headers["Allow"]

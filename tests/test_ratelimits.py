@@ -207,3 +207,18 @@ def test_two_gunicorn_instances_share_the_count_in_redis(tmp_path):
 def test_bad_limit_setting_stops_start_up():
     with pytest.raises(ConfigError, match="RATELIMIT_LOGIN_ACCOUNT"):
         create_app("testing", {"RATELIMIT_LOGIN_ACCOUNT": "five a minute"})
+
+
+def test_all_attempts_per_account_are_counted_up_front(make_app):
+    """A burst of guesses cannot pass the failed-login check together."""
+    app = make_app(
+        RATELIMIT_LOGIN_ACCOUNT="100 per minute", RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS="3 per minute"
+    )
+    with app.app_context():
+        _db.session.add(User(email=EMAIL, password=PASSWORD))
+        _db.session.commit()
+    client = app.test_client()
+    statuses = [_login(client, password=PASSWORD).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    _assert_limited(_login(client, password=PASSWORD), ACCOUNT_LOCKED)
+    assert _login(client, email="other@example.com").status_code == 401

@@ -40,8 +40,8 @@ def add_user(email, admin, password):
 def purge_tokens():
     """Delete rows of revoked and refresh tokens that have expired anyway; print how many.
 
-    One DELETE statement: safe to run from cron while the API serves, since an
-    expired token is refused before its revocation is even looked up.
+    One DELETE statement per table: safe to run from cron while the API serves,
+    since an expired token is refused before its revocation is even looked up.
     """
     now = utc_now()
     revoked = db.session.execute(

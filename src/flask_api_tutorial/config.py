@@ -60,6 +60,9 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_LOGIN_ACCOUNT = "5 per minute;100 per hour"
+    # Failed logins are counted once answered, so a burst of concurrent guesses
+    # passes the check together; all attempts, counted up front, bound such bursts.
+    RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS = "20 per minute;300 per hour"
     RATELIMIT_LOGIN_ADDRESS = "30 per minute;500 per hour"
     RATELIMIT_REGISTER_ADDRESS = "10 per minute;100 per hour"
     # How many proxies in front of the app set X-Forwarded-For; 0 trusts none.
@@ -109,6 +112,7 @@ _STRING_SETTINGS = (
     "RATELIMIT_STORAGE_URI",
     "RATELIMIT_KEY_PREFIX",
     "RATELIMIT_LOGIN_ACCOUNT",
+    "RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS",
     "RATELIMIT_LOGIN_ADDRESS",
     "RATELIMIT_REGISTER_ADDRESS",
     "CORS_ORIGINS",
@@ -116,6 +120,7 @@ _STRING_SETTINGS = (
 _BOOL_SETTINGS = ("RATELIMIT_ENABLED",)
 _RATE_LIMIT_SETTINGS = (
     "RATELIMIT_LOGIN_ACCOUNT",
+    "RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS",
     "RATELIMIT_LOGIN_ADDRESS",
     "RATELIMIT_REGISTER_ADDRESS",
 )
@@ -199,10 +204,12 @@ def engine_options(config):
     ping of util/pool_util.py (set up by the factory) instead of failing requests.
     """
     uri = config["SQLALCHEMY_DATABASE_URI"]
+    # Errors never show statement parameters: they may hold password hashes.
     if not uri.startswith("postgresql"):
         # A local file: no connection to lose, so no ping to pay on every checkout.
-        return {}
+        return {"hide_parameters": True}
     return {
+        "hide_parameters": True,
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
         "pool_timeout": config["DB_POOL_TIMEOUT"],

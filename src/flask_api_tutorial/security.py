@@ -5,7 +5,9 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type"]
-CORS_METHODS = ["GET", "POST", "OPTIONS"]
+CORS_METHODS = ["GET", "POST", "PUT", "OPTIONS"]
+# Headers a browser client must be able to read: the challenge and the back-off.
+CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After"]
 
 
 def init_app(app):
@@ -22,6 +24,7 @@ def init_app(app):
             resources={r"/api/*": {"origins": origins}},
             allow_headers=CORS_ALLOWED_HEADERS,
             methods=CORS_METHODS,
+            expose_headers=CORS_EXPOSED_HEADERS,
             supports_credentials=False,
             max_age=600,
         )

@@ -1,7 +1,8 @@
 """Rate limits on the endpoints attackers hit: keys, limits and the 429 answer.
 
 Each login costs a bcrypt check by design, so login is limited per client address
-(all attempts) and per account (failed attempts), registration per address, and
+(all attempts) and per account (failed attempts, and all attempts with a looser
+limit that concurrent bursts cannot pass), registration per address, and
 password changes per account (wrong current passwords, as failed logins).
 The limits are read from the config on each request; Flask-Limiter counts them in
 memory, or in Redis when RATELIMIT_STORAGE_URI says so.
@@ -48,6 +49,12 @@ login_account_limit = limiter.limit(
     key_func=_login_account_key,
     scope="login-account",
     deduct_when=_is_failed_login,
+    error_message=ACCOUNT_LOCKED,
+)
+login_account_attempts_limit = limiter.limit(
+    _config_limit("RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS"),
+    key_func=_login_account_key,
+    scope="login-account-attempts",
     error_message=ACCOUNT_LOCKED,
 )
 register_address_limit = limiter.limit(

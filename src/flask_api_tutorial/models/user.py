@@ -1,8 +1,9 @@
 """The User model: credentials, admin flag and the id that tokens carry."""
 
-import secrets
 import uuid
+from functools import lru_cache
 
+import bcrypt as _bcrypt
 from flask import current_app
 
 from flask_api_tutorial import bcrypt, db
@@ -78,9 +79,15 @@ def check_dummy_password(password):
     than a wrong password does.
     """
     rounds = current_app.config["BCRYPT_LOG_ROUNDS"]
-    dummy_hashes = current_app.extensions.setdefault("dummy_password_hashes", {})
-    if rounds not in dummy_hashes:
-        dummy_hashes[rounds] = bcrypt.generate_password_hash(secrets.token_urlsafe(16), rounds)
     truncated = password.encode("utf-8")[:BCRYPT_MAX_BYTES]
-    bcrypt.check_password_hash(dummy_hashes[rounds], truncated)
-    return False
+    bcrypt.check_password_hash(_dummy_hash(rounds), truncated)
+
+
+@lru_cache(maxsize=32)
+def _dummy_hash(rounds):
+    """Return a well-formed bcrypt hash of cost ``rounds`` that no password matches.
+
+    A check costs what the prefix says whatever the digest, so a random salt and a
+    digest of dots need no hashing to build: the first failed login is not slower.
+    """
+    return _bcrypt.gensalt(rounds) + b"." * 31

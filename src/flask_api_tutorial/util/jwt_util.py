@@ -1,4 +1,7 @@
-"""Encode and decode tokens: pure functions of the key, the lifetime and the clock.
+"""Encode and decode tokens: functions of the key, the lifetime and the clock.
+
+Encoding takes the clock as an argument; decoding compares ``exp`` with the
+system clock (time.time, which tests move with time-machine).
 
 Access tokens carry sub, admin, iat, exp and jti (all required), plus ``ver``, the
 user's token version when issued (absent counts as 0), which "log out everywhere"

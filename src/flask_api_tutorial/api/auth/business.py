@@ -21,6 +21,7 @@ from flask_api_tutorial.util.jwt_util import (
     REFRESH_EXPIRED,
     REFRESH_INVALID,
     TOKEN_BLACKLISTED,
+    TOKEN_INVALID,
     TokenError,
     decode_refresh_token,
     refresh_key,
@@ -146,7 +147,7 @@ def process_logout_request(refresh_token=None):
 
 def process_logout_all_request():
     """End every access and refresh token of the current user, on every instance."""
-    user = db.session.get(User, g.current_user.id)
+    user = _current_user_for_update()
     _end_all_sessions(user)
     db.session.commit()
     audit("logout_all", public_id=user.public_id)
@@ -154,8 +155,8 @@ def process_logout_all_request():
 
 
 def process_password_change_request(current_password, new_password):
-    """Change the password, end every other session, and answer a fresh token pair."""
-    user = db.session.get(User, g.current_user.id)
+    """Change the password, end every session, and answer a fresh token pair."""
+    user = _current_user_for_update()
     if not user.check_password(current_password):
         audit("password_change_failed", reason="wrong_password", public_id=user.public_id)
         raise unauthorized(LOGIN_FAILED, data={"status": "fail", "message": LOGIN_FAILED})
@@ -167,6 +168,14 @@ def process_password_change_request(current_password, new_password):
     return _create_auth_successful_response(
         user, refresh_token, HTTPStatus.OK, "successfully changed password"
     )
+
+
+def _current_user_for_update():
+    """Load the token's user into the session; it may have been deleted meanwhile."""
+    user = db.session.get(User, g.current_user.id)
+    if user is None:
+        raise invalid_token(TOKEN_INVALID)
+    return user
 
 
 def _end_all_sessions(user):

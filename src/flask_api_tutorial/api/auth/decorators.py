@@ -84,7 +84,7 @@ def _check_access_token():
         ).first()
     if row is None:
         _reject(TOKEN_INVALID, reason="unknown_user")
-    user = row
+    user = row  # a read-only row, not an ORM object
     if user.revoked:
         _reject(TOKEN_BLACKLISTED, public_id=user.public_id)
     if claims.get("ver", 0) != user.token_version:

@@ -5,8 +5,10 @@ from flask_restx import Model
 from flask_restx.fields import Boolean, DateTime, Integer, Raw, String
 from flask_restx.reqparse import RequestParser
 
+from flask_api_tutorial.models.user import BCRYPT_MAX_BYTES
+
 PASSWORD_MIN_CHARS = 8
-PASSWORD_MAX_BYTES = 72
+PASSWORD_MAX_BYTES = BCRYPT_MAX_BYTES
 PASSWORD_RULE = (
     f"password must be at least {PASSWORD_MIN_CHARS} characters "
     f"and at most {PASSWORD_MAX_BYTES} bytes in UTF-8"

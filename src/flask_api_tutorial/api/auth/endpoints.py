@@ -29,6 +29,7 @@ from flask_api_tutorial.api.auth.dto import (
 )
 from flask_api_tutorial.api.parsing import parse_body
 from flask_api_tutorial.api.ratelimits import (
+    login_account_attempts_limit,
     login_account_limit,
     login_address_limit,
     password_change_limit,
@@ -97,6 +98,7 @@ class LoginUser(Resource):
         }
     )
     @login_address_limit
+    @login_account_attempts_limit
     @login_account_limit
     def post(self):
         """Authenticate an existing user and return an access token."""
