@@ -152,6 +152,13 @@ def unreachable_app(tmp_path):
 DB_DOWN = {"message": "Service unavailable: the database cannot be reached."}
 
 
+def _signed_token(app):
+    """Return a well-signed, unexpired token whose revocation nobody can look up."""
+    return encode_access_token(
+        "some-public-id", False, app.config["SECRET_KEY"], timedelta(minutes=5), utc_now()
+    )
+
+
 def test_database_unreachable_register_and_login(unreachable_app):
     client = unreachable_app.test_client()
     for path in ("/api/v1/auth/register", "/api/v1/auth/login"):
@@ -162,13 +169,7 @@ def test_database_unreachable_register_and_login(unreachable_app):
 
 def test_database_unreachable_token_is_never_accepted(unreachable_app):
     """A valid signature is not enough: revocation could not be checked."""
-    token = encode_access_token(
-        "some-public-id",
-        False,
-        unreachable_app.config["SECRET_KEY"],
-        timedelta(minutes=5),
-        utc_now(),
-    )
+    token = _signed_token(unreachable_app)
     client = unreachable_app.test_client()
     for response in (
         client.get("/api/v1/auth/user", headers=bearer(token)),
@@ -198,13 +199,7 @@ def test_operational_error_mid_request_is_503(client, user, monkeypatch):
     ],
 )
 def test_database_unreachable_new_endpoints(unreachable_app, method, path, body):
-    token = encode_access_token(
-        "some-public-id",
-        False,
-        unreachable_app.config["SECRET_KEY"],
-        timedelta(minutes=5),
-        utc_now(),
-    )
+    token = _signed_token(unreachable_app)
     client = unreachable_app.test_client()
     response = getattr(client, method)(path, json=body, headers=bearer(token))
     if path.endswith("refresh"):
