@@ -5,6 +5,7 @@ from functools import lru_cache
 
 import bcrypt as _bcrypt
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
 from flask_api_tutorial import bcrypt, db
 from flask_api_tutorial.config import token_lifetime
@@ -49,15 +50,61 @@ class User(db.Model):
 
     @password.setter
     def password(self, password):
-        rounds = current_app.config["BCRYPT_LOG_ROUNDS"]
-        self.password_hash = bcrypt.generate_password_hash(password, rounds).decode()
+        self.password_hash = _hash_password(password)
 
     def check_password(self, password):
-        """Return True if ``password`` matches; an over-long one costs the same, then fails."""
-        if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+        """Return True if ``password`` matches; an over-long one costs the same, then fails.
+
+        bcrypt stops at a NUL byte and repeats a short key, so "pw", NUL, "pw" would match
+        "pw": a password holding NUL never matches (it cannot be registered).
+        """
+        if "\x00" in password or len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
             check_dummy_password(password)
             return False
         return bcrypt.check_password_hash(self.password_hash, password)
+
+    def password_needs_rehash(self):
+        """Return True if the hash was made at another cost than BCRYPT_LOG_ROUNDS."""
+        return _bcrypt_cost(self.password_hash) != current_app.config["BCRYPT_LOG_ROUNDS"]
+
+    def replace_password(self, password):
+        """Store a hash of ``password`` unless the hash changed since this row was read.
+
+        Return True if it was stored. The UPDATE compares the hash it replaces, so a
+        password checked against a stale hash never overwrites a newer one.
+        """
+        new_hash = _hash_password(password)
+        result = db.session.execute(
+            db.update(User)
+            .where(User.id == self.id, User.password_hash == self.password_hash)
+            .values(password_hash=new_hash)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return False
+        set_committed_value(self, "password_hash", new_hash)  # written: nothing to flush
+        return True
+
+    @classmethod
+    def find_by_email(cls, email):
+        """Return the user registered with ``email`` (already normalised), or None."""
+        return db.session.scalar(db.select(cls).filter_by(email=email))
+
+    @classmethod
+    def lock_by_id(cls, user_id):
+        """Return the user with ``user_id`` freshly read, its row locked until commit; or None.
+
+        Every change to a user's sessions (refresh, logout with a refresh token,
+        logout-all, password change) takes this lock first: they run one at a time
+        per user, always in the same order, so they neither lose updates nor
+        deadlock. (FOR NO KEY UPDATE: logins, which only reference the row, go on.)
+        """
+        return db.session.scalar(
+            db.select(cls)
+            .where(cls.id == user_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
 
     def encode_access_token(self, now=None):
         """Return a new access token for this user, valid for the configured lifetime."""
@@ -70,6 +117,17 @@ class User(db.Model):
             now=now or utc_now(),
             version=self.token_version,
         )
+
+
+def _hash_password(password):
+    rounds = current_app.config["BCRYPT_LOG_ROUNDS"]
+    return bcrypt.generate_password_hash(password, rounds).decode()
+
+
+def _bcrypt_cost(password_hash):
+    """Return the cost in a bcrypt hash ("$2b$12$..." is 12), or None if unreadable."""
+    parts = password_hash.split("$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
 
 
 def check_dummy_password(password):

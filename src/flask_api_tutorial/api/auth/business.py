@@ -53,12 +53,16 @@ def process_registration_request(email, password):
 
 def process_login_request(email, password):
     """Answer 200 with tokens, or the same 401 in the same time for any failure."""
-    user = db.session.scalar(db.select(User).filter_by(email=email))
+    user = User.find_by_email(email)
     if user is None:
         check_dummy_password(password)
         _login_failed("unknown_email", email)
     if not user.check_password(password):
         _login_failed("wrong_password", email, user.public_id)
+    if user.password_needs_rehash():
+        # BCRYPT_LOG_ROUNDS changed: the old cost (and its timing) must not linger.
+        # Skipped if the password changed meanwhile (the new hash is newer).
+        user.replace_password(password)
     _, refresh_token = RefreshToken.issue(user)
     db.session.commit()
     audit("login", email=email, public_id=user.public_id)
@@ -71,6 +75,15 @@ def process_refresh_request(token):
     """Use up ``token`` and answer a new token pair; a used-up token revokes its family."""
     claims = _decode_refresh_token(token)
     now = utc_now()
+    presented = db.session.scalar(db.select(RefreshToken).filter_by(jti=claims["jti"]))
+    if presented is None:
+        _refresh_refused(REFRESH_INVALID, "unknown", claims)
+    # The user's lock first (as logout and password change take it): a logout that
+    # revokes this family waits for this refresh, then revokes its new token too.
+    user = User.lock_by_id(presented.user_id)
+    if user is None:
+        db.session.rollback()
+        _refresh_refused(REFRESH_INVALID, "unknown", claims)
     # One conditional UPDATE: of two concurrent refreshes, exactly one wins the row.
     used = db.session.execute(
         db.update(RefreshToken)
@@ -80,11 +93,10 @@ def process_refresh_request(token):
             RefreshToken.revoked_at.is_(None),
         )
         .values(used_at=now)
+        .execution_options(synchronize_session=False)
     )
-    row = db.session.scalar(db.select(RefreshToken).filter_by(jti=claims["jti"]))
-    if row is None:
-        db.session.rollback()
-        _refresh_refused(REFRESH_INVALID, "unknown", claims)
+    row = presented
+    db.session.refresh(row)  # read again after the lock and the UPDATE
     if used.rowcount != 1:
         if row.revoked_at is None:
             # Presented again after use: a thief or a replay. End the whole family.
@@ -93,8 +105,7 @@ def process_refresh_request(token):
             _refresh_refused(REFRESH_REUSED, "reused", claims)
         db.session.rollback()
         _refresh_refused(REFRESH_INVALID, "revoked", claims)
-    user = row.user
-    if user is None or user.public_id != claims["sub"] or user.token_version != claims["ver"]:
+    if user.public_id != claims["sub"] or user.token_version != claims["ver"]:
         db.session.rollback()
         _refresh_refused(REFRESH_INVALID, "superseded", claims)
     _, refresh_token = RefreshToken.issue(user, family_id=row.family_id, now=now)
@@ -129,10 +140,15 @@ def process_logout_request(refresh_token=None):
     if refresh_token is not None:
         # Checked before anything changes: a bad refresh token changes nothing.
         family = _owned_refresh_family(refresh_token)
+        # Waits for a refresh of this family in flight, so its new token is revoked too.
+        _current_user_for_update()
     db.session.add(BlacklistedToken(jti=claims["jti"], expires_at=from_timestamp(claims["exp"])))
-    if family is not None:
-        _revoke_family(family, utc_now())
     try:
+        # The insert goes first: a second logout of the same token fails here, on
+        # the unique jti, before it changes anything else.
+        db.session.flush()
+        if family is not None:
+            _revoke_family(family, utc_now())
         db.session.commit()
     except IntegrityError:
         # Another request revoked the same token between our check and this insert.
@@ -156,11 +172,14 @@ def process_logout_all_request():
 
 def process_password_change_request(current_password, new_password):
     """Change the password, end every session, and answer a fresh token pair."""
+    # Locked and freshly read: a concurrent change waits, then checks the new hash.
     user = _current_user_for_update()
-    if not user.check_password(current_password):
+    # replace_password also refuses if the hash changed after this read (SQLite
+    # takes no row lock): of two changes from one current password, one wins.
+    if not user.check_password(current_password) or not user.replace_password(new_password):
+        db.session.rollback()
         audit("password_change_failed", reason="wrong_password", public_id=user.public_id)
         raise unauthorized(LOGIN_FAILED, data={"status": "fail", "message": LOGIN_FAILED})
-    user.password = new_password
     _end_all_sessions(user)
     _, refresh_token = RefreshToken.issue(user)
     db.session.commit()
@@ -171,8 +190,8 @@ def process_password_change_request(current_password, new_password):
 
 
 def _current_user_for_update():
-    """Load the token's user into the session; it may have been deleted meanwhile."""
-    user = db.session.get(User, g.current_user.id)
+    """Lock and load the token's user (see User.lock_by_id); it may have been deleted."""
+    user = User.lock_by_id(g.current_user.id)
     if user is None:
         raise invalid_token(TOKEN_INVALID)
     return user
