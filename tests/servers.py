@@ -2,6 +2,7 @@
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -48,6 +49,9 @@ class GunicornServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            # Its own process group: stop() ends the workers too, even hung ones
+            # that a killed master would leave behind (holding our stderr pipe).
+            start_new_session=True,
         )
         lines = queue.Queue()
         threading.Thread(target=self._read, args=(lines,), daemon=True).start()
@@ -70,14 +74,19 @@ class GunicornServer:
         lines.put(None)
 
     def stop(self):
-        """Stop this gunicorn (and only it), gracefully, then by force."""
+        """Stop this gunicorn and its workers (its process group), gracefully, then by force."""
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.terminate()
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+                pass
+        try:
+            # Workers outlive a master that exited or was killed; the group ends them.
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
         self.process.stderr.close()

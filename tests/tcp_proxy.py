@@ -1,11 +1,17 @@
-"""A loopback TCP proxy that a test can cut and restore, to play a database outage."""
+"""A loopback TCP proxy that a test can cut, silence and restore, to play outages.
+
+``cut()`` plays a server that is down: connections are refused and dropped.
+``silence()`` plays a network partition: connections stay open (and new ones are
+accepted) but nothing gets through in either direction, as when packets are
+dropped; the client only learns of it from its own timeouts.
+"""
 
 import socket
 import threading
 
 
 class TcpProxy:
-    """Forward 127.0.0.1:<port> to ``target``; ``cut()`` refuses and drops, ``restore()`` heals."""
+    """Forward 127.0.0.1:<port> to ``target``; cut() or silence() it, then restore()."""
 
     def __init__(self, target_host, target_port):
         """Pick a free loopback port; nothing listens until start()."""
@@ -14,6 +20,7 @@ class TcpProxy:
         self._listener = None
         self._sockets = set()
         self._lock = threading.Lock()
+        self.silent = False
 
     def start(self):
         """Listen and forward every accepted connection to the target."""
@@ -21,7 +28,15 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
         return self
 
-    restore = start
+    def restore(self):
+        """Forward again: listen if cut, pass traffic if silenced."""
+        self.silent = False
+        if self._listener is None:
+            self.start()
+
+    def silence(self):
+        """Drop every byte from now on, in both directions, keeping connections open."""
+        self.silent = True
 
     def cut(self):
         """Stop listening (new connections are refused) and drop live ones."""
@@ -39,6 +54,12 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.silent:
+                # Accepted (the handshake is the kernel's) but never answered.
+                with self._lock:
+                    self._sockets.add(client)
+                threading.Thread(target=_pump, args=(client, None, self), daemon=True).start()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -48,18 +69,21 @@ class TcpProxy:
             with self._lock:
                 self._sockets.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=_pump, args=(source, sink, self), daemon=True).start()
 
 
-def _pump(source, sink):
+def _pump(source, sink, proxy):
+    """Copy ``source`` to ``sink`` until either closes; drop the bytes while silent."""
     try:
         while data := source.recv(65536):
-            sink.sendall(data)
+            if sink is not None and not proxy.silent:
+                sink.sendall(data)
     except OSError:
         pass
     finally:
         _close(source)
-        _close(sink)
+        if sink is not None:
+            _close(sink)
 
 
 def _close(sock):

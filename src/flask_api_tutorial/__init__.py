@@ -79,12 +79,11 @@ def create_app(config_name=None, test_config=None):
     validate(config_name, app.config)
 
     from flask_api_tutorial import models, security  # noqa: F401  (models: the tables)
-    from flask_api_tutorial.api import api, api_bp
+    from flask_api_tutorial.api import api, api_bp, ratelimits
     from flask_api_tutorial.api.errors import register_error_handlers
-    from flask_api_tutorial.api.ratelimits import add_retry_after, audit_breach
     from flask_api_tutorial.audit import configure_audit_logger
     from flask_api_tutorial.cli import register_cli
-    from flask_api_tutorial.util.pool_util import ping_after_idle
+    from flask_api_tutorial.util.pool_util import configure_pool
     from flask_api_tutorial.util.sqlite_util import configure_sqlite
 
     db.init_app(app)
@@ -92,13 +91,10 @@ def create_app(config_name=None, test_config=None):
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
         else:
-            ping_after_idle(db.engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
+            configure_pool(db.engine, app.config)
     migrate.init_app(app, db, directory=_migrations_dir())
     bcrypt.init_app(app)
-    app.config["RATELIMIT_ON_BREACH_CALLBACK"] = audit_breach
-    limiter.init_app(app)
-    if app.config["RATELIMIT_ENABLED"]:
-        app.after_request(add_retry_after)
+    ratelimits.init_app(app)
     security.init_app(app)
     configure_audit_logger()
     app.register_blueprint(api_bp)

@@ -4,6 +4,8 @@ import os
 from datetime import timedelta
 
 from limits import parse_many
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 CONFIG_NAMES = ("development", "testing", "production")
 DEFAULT_CONFIG = "development"
@@ -58,7 +60,17 @@ class Config:
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_KEY_PREFIX = "flask_api_tutorial"
     RATELIMIT_HEADERS_ENABLED = False
-    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # Counts that cannot be reached answer 503 (api/ratelimits.py): falling back to
+    # per-process memory would hand an attacker fresh counts on every process.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = False
+    # A Redis that does not answer within half a second is unreachable; no retries,
+    # which would only multiply the wait of every request while Redis is down.
+    RATELIMIT_STORAGE_OPTIONS = {
+        "wrap_exceptions": True,
+        "socket_connect_timeout": 0.5,
+        "socket_timeout": 0.5,
+        "retry": Retry(NoBackoff(), 0),
+    }
     RATELIMIT_LOGIN_ACCOUNT = "5 per minute;100 per hour"
     # Failed logins are counted once answered, so a burst of concurrent guesses
     # passes the check together; all attempts, counted up front, bound such bursts.
@@ -220,6 +232,21 @@ def engine_options(config):
             "application_name": "flask_api_tutorial",
         },
     }
+
+
+def check_environment(environ=None):
+    """Raise ConfigError if the environment's configuration would stop create_app().
+
+    gunicorn's master calls it before it forks workers, so that a refused
+    configuration stops the server instead of making workers crash in a loop.
+    """
+    environ = os.environ if environ is None else environ
+    config_name = environ.get("FLASK_CONFIG") or DEFAULT_CONFIG
+    config_class = get_config(config_name)
+    config = {name: getattr(config_class, name) for name in dir(config_class) if name.isupper()}
+    config.update(settings_from_environ(config_name, environ))
+    validate(config_name, config)
+    return config_name, config
 
 
 def token_lifetime(config):

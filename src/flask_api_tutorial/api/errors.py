@@ -8,6 +8,7 @@ exceptions, whether Flask-RESTx or Flask itself handles them.
 from http import HTTPStatus
 
 from flask import current_app, jsonify, request
+from limits.errors import StorageError
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.datastructures import Headers
@@ -17,6 +18,7 @@ from flask_api_tutorial import db
 
 INTERNAL_SERVER_ERROR = "Internal server error"
 DATABASE_UNAVAILABLE = "Service unavailable: the database cannot be reached."
+RATE_LIMIT_STORAGE_UNAVAILABLE = "Service unavailable: the rate-limit counts cannot be reached."
 UNAUTHORIZED = "Unauthorized"
 NOT_ADMIN = "You are not an administrator"
 
@@ -74,11 +76,26 @@ def error_payload(error):
             "message": error.description or HTTPStatus(error.code).phrase
         }
         return body, error.code, headers
+    if isinstance(error, StorageError):
+        return (
+            {"message": RATE_LIMIT_STORAGE_UNAVAILABLE},
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            Headers(),
+        )
     # A failed statement leaves the session unusable until it is rolled back.
     _rollback_session()
     if _is_database_unavailable(error):
         return {"message": DATABASE_UNAVAILABLE}, HTTPStatus.SERVICE_UNAVAILABLE, Headers()
     return {"message": INTERNAL_SERVER_ERROR}, HTTPStatus.INTERNAL_SERVER_ERROR, Headers()
+
+
+def error_response(error):
+    """Return the JSON response of ``error``, for code that must answer outside a handler."""
+    body, status, headers = error_payload(error)
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.extend(headers)
+    return response
 
 
 def _rollback_session():
@@ -102,11 +119,11 @@ def register_error_handlers(app, api):
     """Send every error, from Flask-RESTx resources or from Flask, through error_payload."""
 
     def handle_flask_error(error):
-        body, status, headers = error_payload(error)
-        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        response = error_response(error)
+        if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
             # Flask-RESTx logs its own 5xx; Flask leaves handled ones to us.
-            app.logger.error("%s: %s", request.path, status, exc_info=error)
-        return jsonify(body), status, headers
+            app.logger.error("%s: %s", request.path, response.status_code, exc_info=error)
+        return response
 
     def handle_restx_error(error):
         # Flask-RESTx lists error handlers in the OpenAPI document's "responses",

@@ -2,7 +2,8 @@
 
 The parsers declare their arguments in the form location, which is what Swagger UI
 sends; a JSON object is presented to the same parser as if it were a form, so both
-encodings get the same fields, validation and messages.
+encodings get the same fields, validation and messages. A body is parsed once per
+request: the rate-limit keys and the resource share the result (or the 400).
 """
 
 import json
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 from flask import request
 from flask_restx import abort
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 UNSUPPORTED_MEDIA_TYPE = (
@@ -31,7 +33,26 @@ class _BodyError(Exception):
 
 
 def parse_body(parser):
-    """Return the parsed arguments of the current request's form or JSON body."""
+    """Return the parsed arguments of the current request's form or JSON body, or abort.
+
+    The first call parses and validates; later calls in the same request return
+    the same arguments, or raise the same 400/413/415.
+    """
+    # Kept in the WSGI environ, which lives exactly as long as the request (g may
+    # outlive it: a test's app context spans several requests).
+    results = request.environ.setdefault("flask_api_tutorial.parsed_bodies", {})
+    if parser not in results:
+        try:
+            results[parser] = _parse(parser)
+        except HTTPException as error:
+            results[parser] = error
+    result = results[parser]
+    if isinstance(result, HTTPException):
+        raise result
+    return result
+
+
+def _parse(parser):
     try:
         form = _body_as_form()
     except _BodyError as error:
@@ -39,14 +60,6 @@ def parse_body(parser):
     if request.mimetype in FORM_MIMETYPES:
         return parser.parse_args()
     return parser.parse_args(req=SimpleNamespace(form=form))
-
-
-def body_field(name):
-    """Return field ``name`` of the body, or None; never aborts (rate-limit keys use it)."""
-    try:
-        return _body_as_form().get(name)
-    except _BodyError:
-        return None
 
 
 def _body_as_form():

@@ -1,0 +1,183 @@
+"""Outages that refuse nothing: a PostgreSQL or a Redis whose packets are dropped.
+
+A proxy between gunicorn and the server goes silent (connections stay open, new
+ones are accepted, no byte gets through): every request must still be answered
+within the README's bound, with 503 JSON, and service must come back by itself
+when the proxy forwards again. Before the fixes such requests hung for as long
+as the silence lasted.
+"""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy.engine import make_url
+
+from flask_api_tutorial import create_app
+from flask_api_tutorial import db as _db
+from flask_api_tutorial.models import User
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, database_url
+from tests.servers import GunicornServer
+from tests.tcp_proxy import TcpProxy
+from tests.util import EMAIL, LOGIN_FAILED, PASSWORD
+
+# The bounds the README documents: a request that needs an unreachable database
+# is answered within 10 s; one that needs unreachable rate-limit counts within 2 s.
+DATABASE_BOUND = 10
+COUNTS_BOUND = 2
+# Past this the client gives up: a hang fails the test instead of stalling it.
+CLIENT_TIMEOUT = 20
+DB_DOWN = {"message": "Service unavailable: the database cannot be reached."}
+COUNTS_DOWN = {"message": "Service unavailable: the rate-limit counts cannot be reached."}
+
+
+def _request(method, url, json=None, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    started = time.monotonic()
+    response = requests.request(method, url, json=json, headers=headers, timeout=CLIENT_TIMEOUT)
+    return response, time.monotonic() - started
+
+
+def _all_at_once(calls):
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
+def _proxied(url, proxy):
+    return url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+
+
+@pytest.mark.postgres
+def test_silent_database_is_answered_503_in_bounded_time_and_heals(app, db, user):
+    url = make_url(TEST_DATABASE_URL)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    instance = GunicornServer(_proxied(url, proxy), workers=1, threads=8).start()
+    base = instance.url + "/api/v1"
+    login = {"email": EMAIL, "password": PASSWORD}
+    try:
+        token = _request("POST", base + "/auth/login", login)[0].json()["access_token"]
+        assert _request("GET", base + "/auth/user", token=token)[0].status_code == 200
+
+        proxy.silence()
+        calls = [
+            lambda: _request("GET", base + "/health"),
+            lambda: _request("GET", base + "/auth/user", token=token),
+            lambda: _request("POST", base + "/auth/logout", token=token),
+            lambda: _request("POST", base + "/auth/login", login),
+            lambda: _request("POST", base + "/auth/register", {**login, "email": "b@b.io"}),
+        ]
+        # Twice: first on pooled connections gone silent, then on new connections
+        # (the pool was invalidated) that connect to a server that never answers.
+        for _ in range(2):
+            for response, elapsed in _all_at_once(calls):
+                assert response.status_code == 503, response.text
+                assert response.json() == DB_DOWN
+                assert elapsed < DATABASE_BOUND
+
+        proxy.restore()
+        # Same process, no restart: the next requests get new connections.
+        assert instance.process.poll() is None
+        health, elapsed = _request("GET", base + "/health")
+        assert health.status_code == 200
+        assert elapsed < DATABASE_BOUND
+        # Logged out or not, the token was never accepted unchecked.
+        response, _ = _request("GET", base + "/auth/user", token=token)
+        assert response.status_code in (200, 401)
+        assert _request("POST", base + "/auth/login", login)[0].status_code == 200
+    finally:
+        instance.stop()
+        proxy.cut()
+
+
+@pytest.fixture
+def served_through_redis_proxy(tmp_path):
+    """Serve the API (SQLite, 2 workers) counting in Redis through a proxy; yield both."""
+    url = database_url(tmp_path)
+    setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with setup.app_context():
+        _db.create_all()
+        _db.session.add(User(email=EMAIL, password=PASSWORD))
+        _db.session.commit()
+    redis_url = make_url(TEST_REDIS_URL)
+    proxy = TcpProxy(redis_url.host or "127.0.0.1", redis_url.port or 6379).start()
+    instance = GunicornServer(
+        url,
+        workers=2,
+        threads=4,
+        RATELIMIT_ENABLED="true",
+        RATELIMIT_STORAGE_URI=_proxied(redis_url, proxy),
+        RATELIMIT_KEY_PREFIX=f"faults-{time.monotonic_ns()}",
+        RATELIMIT_LOGIN_ACCOUNT="1000 per minute",
+        RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS="1000 per minute",
+        RATELIMIT_LOGIN_ADDRESS="1000 per minute",
+    ).start()
+    try:
+        yield instance, proxy
+    finally:
+        instance.stop()
+        proxy.cut()
+        with setup.app_context():
+            _db.drop_all()
+            _db.engine.dispose()
+
+
+@pytest.mark.redis
+def test_silent_redis_answers_login_503_in_bounded_time_and_heals(served_through_redis_proxy):
+    instance, proxy = served_through_redis_proxy
+    base = instance.url + "/api/v1"
+    wrong = {"email": EMAIL, "password": "wrong-password"}
+    assert _request("POST", base + "/auth/login", wrong)[0].json() == LOGIN_FAILED
+    token = _request("POST", base + "/auth/login", {**wrong, "password": PASSWORD})[0].json()
+
+    proxy.silence()
+    logins = [lambda: _request("POST", base + "/auth/login", wrong)] * 6
+    for response, elapsed in _all_at_once(logins):
+        assert response.status_code == 503, response.text
+        assert response.json() == COUNTS_DOWN
+        assert elapsed < COUNTS_BOUND
+    # What needs no counts goes on: health, and the token check.
+    assert _request("GET", base + "/health")[0].status_code == 200
+    user, _ = _request("GET", base + "/auth/user", token=token["access_token"])
+    assert user.status_code == 200
+
+    proxy.restore()
+    response, elapsed = _request("POST", base + "/auth/login", wrong)
+    assert response.status_code == 401
+    assert response.json() == LOGIN_FAILED
+    assert instance.process.poll() is None
+
+
+@pytest.mark.redis
+def test_flapping_redis_never_gives_a_500_or_a_hang(served_through_redis_proxy):
+    """Redis drops traffic every other 0.2 s while failed logins are counted."""
+    instance, proxy = served_through_redis_proxy
+    url = instance.url + "/api/v1/auth/login"
+    stop = threading.Event()
+
+    def flap():
+        while not stop.is_set():
+            proxy.silence()
+            time.sleep(0.2)
+            proxy.restore()
+            time.sleep(0.2)
+
+    flapper = threading.Thread(target=flap, daemon=True)
+    flapper.start()
+    try:
+        wrong = {"email": EMAIL, "password": "wrong-password"}
+        results = []
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            results += _all_at_once([lambda: _request("POST", url, wrong)] * 4)
+    finally:
+        stop.set()
+        flapper.join(timeout=5)
+        proxy.restore()
+    statuses = {response.status_code for response, _ in results}
+    assert statuses <= {401, 503}, [r.text for r, _ in results if r.status_code not in (401, 503)]
+    assert 503 in statuses  # the flapping was seen
+    assert max(elapsed for _, elapsed in results) < COUNTS_BOUND
+    for response, _ in results:
+        assert response.json() in (LOGIN_FAILED, COUNTS_DOWN)
