@@ -8,6 +8,8 @@ import os
 
 from dotenv import load_dotenv
 
+from flask_api_tutorial.config import ConfigError, check_environment
+
 # The settings below read the environment, so .env must be loaded first.
 load_dotenv()
 
@@ -40,9 +42,37 @@ limit_request_field_size = 8190
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# The default format, plus the time taken in microseconds.
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus'
+# The default format with the path instead of the request line, so that a query
+# string (where a client may wrongly put a password or a token) is never logged;
+# plus the time taken in microseconds.
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus'
+)
 proc_name = "flask_api_tutorial"
 # No gunicornc control socket: nothing uses it, and several instances on one
 # machine would fight over its path.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Refuse to start on a configuration the app refuses, before any worker forks.
+
+    Otherwise each worker would fail to build the app and be replaced, forever,
+    while the port stays open and requests hang.
+    """
+    try:
+        config_name, config = check_environment()
+    except ConfigError as error:
+        raise SystemExit(f"Configuration error: {error}") from None
+    if (
+        config_name == "production"
+        and config["RATELIMIT_ENABLED"]
+        and config["RATELIMIT_STORAGE_URI"].startswith("memory://")
+    ):
+        server.log.warning(
+            "RATELIMIT_STORAGE_URI=memory:// counts per process: with %d workers (and every "
+            "other instance) each rate limit is allowed %d times over. Set "
+            "RATELIMIT_STORAGE_URI=redis://... to share the counts.",
+            workers,
+            workers,
+        )

@@ -12,7 +12,9 @@ from tests.util import (
     register_user,
 )
 
-PASSWORD_RULE = "password must be at least 8 characters and at most 72 bytes in UTF-8"
+PASSWORD_RULE = (
+    "password must be at least 8 characters and at most 72 bytes in UTF-8, without NUL characters"
+)
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["form", "json"])
@@ -82,8 +84,8 @@ def test_register_password_out_of_range(client, db, password, as_json):
 
 @pytest.mark.parametrize(
     "password",
-    ["12345678", "a" * 72, "é" * 36, "🔑" * 18, "pass word\x00with nul", "пароль-ключ"],
-    ids=["8 chars", "72 bytes", "72 bytes of é", "72 bytes of emoji", "nul", "cyrillic"],
+    ["12345678", "a" * 72, "é" * 36, "🔑" * 18, "pass word with space", "пароль-ключ"],
+    ids=["8 chars", "72 bytes", "72 bytes of é", "72 bytes of emoji", "space", "cyrillic"],
 )
 def test_register_password_in_range_any_unicode(client, db, password):
     response = register_user(client, password=password, as_json=True)

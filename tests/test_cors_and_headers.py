@@ -40,7 +40,8 @@ def _preflight(client, origin):
 def test_allowed_origin_gets_the_cors_headers(cors_app):
     client = cors_app.test_client()
     response = _preflight(client, ALLOWED)
-    assert response.status_code == 200
+    assert response.status_code == 204
+    assert response.get_data() == b""
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
     allowed_headers = response.headers["Access-Control-Allow-Headers"].lower()
     assert "authorization" in allowed_headers

@@ -211,7 +211,10 @@ def test_database_unreachable_new_endpoints(unreachable_app, method, path, body)
 
 
 @pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/user", "/api/v1/health"])
-def test_options_answers_with_allow(client, path):
+def test_options_answers_204_with_allow(client, path):
+    """No body at all rather than an empty text/html one: every body is JSON."""
     response = client.options(path)
-    assert response.status_code == 200
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    assert "Content-Type" not in response.headers
     assert "OPTIONS" in response.headers["Allow"]

@@ -1,4 +1,7 @@
-"""HTTP hardening around the API: proxy trust, CORS and security headers."""
+"""HTTP hardening around the API: proxy trust, body size, CORS and security headers."""
+
+from http import HTTPStatus
+from io import BytesIO
 
 from flask import request
 from flask_cors import CORS
@@ -12,6 +15,7 @@ CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After"]
 
 def init_app(app):
     """Apply TRUSTED_PROXY_COUNT, CORS_ORIGINS and the security headers to ``app``."""
+    app.wsgi_app = SizedChunkedBodies(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
     proxies = app.config["TRUSTED_PROXY_COUNT"]
     if proxies:
         # Only then is X-Forwarded-For believed: otherwise a client could pick its
@@ -29,6 +33,7 @@ def init_app(app):
             max_age=600,
         )
     app.after_request(_security_headers)
+    app.after_request(_empty_options_as_204)
 
 
 def cors_origins(config):
@@ -42,3 +47,50 @@ def _security_headers(response):
         # Bodies under /auth carry tokens or account data: never cache them.
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _empty_options_as_204(response):
+    """Answer Flask's automatic OPTIONS (an empty text/html 200) as 204 No Content."""
+    if request.method == "OPTIONS" and not response.get_data():
+        response.status_code = HTTPStatus.NO_CONTENT
+        response.headers.pop("Content-Type", None)
+    return response
+
+
+class SizedChunkedBodies:
+    """WSGI middleware: give a chunked request body a Content-Length before Flask reads it.
+
+    Werkzeug stops reading a body without Content-Length at MAX_CONTENT_LENGTH and
+    carries on with what it read: a chunked body over the limit would be cut short
+    and used, not refused. Buffered here (at most the limit plus one byte), the body
+    gets the same 413 as one that declared its length.
+    """
+
+    def __init__(self, wsgi_app, max_content_length):
+        self.wsgi_app = wsgi_app
+        self.max_content_length = max_content_length
+
+    def __call__(self, environ, start_response):
+        """Buffer a chunked body, then hand the request on with its length."""
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked:  # any Content-Length beside it is ignored, as werkzeug does
+            body = _read_at_most(environ["wsgi.input"], self.max_content_length + 1)
+            environ["wsgi.input"] = BytesIO(body)
+            # Over the limit this says limit + 1: werkzeug answers 413 before reading.
+            environ["CONTENT_LENGTH"] = str(len(body))
+            # Werkzeug ignores Content-Length beside "Transfer-Encoding: chunked".
+            environ.pop("HTTP_TRANSFER_ENCODING")
+            environ.pop("wsgi.input_terminated", None)
+        return self.wsgi_app(environ, start_response)
+
+
+def _read_at_most(stream, size):
+    """Read ``stream`` to its end or to ``size`` bytes, whichever comes first."""
+    chunks = []
+    while size > 0:
+        chunk = stream.read(min(size, 65536))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)

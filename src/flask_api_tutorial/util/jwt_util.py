@@ -24,6 +24,10 @@ REQUIRED_CLAIMS = ("sub", "admin", "iat", "exp", "jti")
 REFRESH_CLAIMS = ("sub", "typ", "fam", "ver", "iat", "exp", "jti")
 REFRESH_TYPE = "refresh"
 JTI_MAX_LENGTH = 64
+# Claims that reach SQL as text, and how long each may be.
+TEXT_CLAIMS = {"sub": 255, "jti": JTI_MAX_LENGTH, "fam": 255}
+# 9999-12-31T23:59:59Z: a later exp cannot be a datetime (nor a database timestamp).
+MAX_TIMESTAMP = 253402300799
 
 TOKEN_EXPIRED = "Access token expired. Please log in again."
 TOKEN_BLACKLISTED = "Token blacklisted. Please log in again."
@@ -137,8 +141,17 @@ def _decode(token, key, required, expired_message, invalid_message, verify_exp=T
         raise TokenError(expired_message) from None
     except jwt.InvalidTokenError:
         raise TokenError(invalid_message) from None
-    if not (isinstance(claims["sub"], str) and isinstance(claims["jti"], str)):
-        raise TokenError(invalid_message)
-    if not claims["jti"] or len(claims["jti"]) > JTI_MAX_LENGTH:
+    # Signed is not sane: a key holder's bug (or a leaked key) must still get a 401,
+    # never a 5xx from a datetime or a database that refuses the value.
+    for name, max_length in TEXT_CLAIMS.items():
+        if name in claims and not _is_text(claims[name], max_length):
+            raise TokenError(invalid_message)
+    exp = claims["exp"]
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not 0 < exp <= MAX_TIMESTAMP:
         raise TokenError(invalid_message)
     return claims
+
+
+def _is_text(value, max_length):
+    """Return True for a non-empty string without NUL of at most ``max_length`` characters."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value

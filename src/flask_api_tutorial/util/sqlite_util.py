@@ -9,9 +9,9 @@ def configure_sqlite(engine):
     """Set up every SQLite connection of ``engine`` for serving requests.
 
     Foreign keys are enforced (and cascade). The write-ahead log lets readers go on
-    while one request writes, and with synchronous=NORMAL a commit needs no fsync of
-    its own (a power cut may lose the last commits, never corrupt the file): a
-    login's refresh-token insert then costs well under a millisecond.
+    while one request writes. synchronous=FULL syncs the log on every commit: what
+    was acknowledged (a logout's revocation above all) survives a crash or a power
+    cut; NORMAL could lose the last commits and make a revoked token valid again.
     """
 
     @event.listens_for(engine, "connect")
@@ -20,5 +20,5 @@ def configure_sqlite(engine):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()

@@ -11,19 +11,23 @@ PASSWORD_MIN_CHARS = 8
 PASSWORD_MAX_BYTES = BCRYPT_MAX_BYTES
 PASSWORD_RULE = (
     f"password must be at least {PASSWORD_MIN_CHARS} characters "
-    f"and at most {PASSWORD_MAX_BYTES} bytes in UTF-8"
+    f"and at most {PASSWORD_MAX_BYTES} bytes in UTF-8, without NUL characters"
 )
 
 
 def email(value):
-    """Return the email trimmed and lower-cased, or raise ValueError."""
+    """Return the email normalised (Unicode NFC, IDNA domain), trimmed and lower-cased.
+
+    Look-alike spellings (NFC and NFD, full-width letters in the domain) become one
+    address, so they are one account and one rate-limit key. Raise ValueError.
+    """
     if not isinstance(value, str):
         raise ValueError("email must be a string")
     try:
-        validate_email(value.strip(), check_deliverability=False)
+        normalized = validate_email(value.strip(), check_deliverability=False).normalized
     except EmailNotValidError:
         raise ValueError(f"{value} is not a valid email") from None
-    return value.strip().lower()
+    return normalized.lower()
 
 
 def new_password(value):
@@ -34,7 +38,8 @@ def new_password(value):
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         raise ValueError("password must be valid Unicode text") from None
-    if len(value) < PASSWORD_MIN_CHARS or size > PASSWORD_MAX_BYTES:
+    # bcrypt stops at NUL: "\0" * 9 would be the same password as "\0" * 72.
+    if len(value) < PASSWORD_MIN_CHARS or size > PASSWORD_MAX_BYTES or "\x00" in value:
         raise ValueError(PASSWORD_RULE)
     return value
 

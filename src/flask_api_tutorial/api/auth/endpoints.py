@@ -50,7 +50,10 @@ _RATE_LIMITED = {
 }
 _SERVER_ERRORS = {
     int(HTTPStatus.INTERNAL_SERVER_ERROR): ("Internal server error.", error_model),
-    int(HTTPStatus.SERVICE_UNAVAILABLE): ("Database unreachable.", error_model),
+    int(HTTPStatus.SERVICE_UNAVAILABLE): (
+        "Database (or, where limited, the rate-limit counts) unreachable.",
+        error_model,
+    ),
 }
 _TOKEN_ERRORS = {
     int(HTTPStatus.UNAUTHORIZED): (

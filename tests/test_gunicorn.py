@@ -1,0 +1,129 @@
+"""What only shows under gunicorn: start-up checks, the access log, chunked bodies."""
+
+import http.client
+import json
+import subprocess
+import sys
+
+import pytest
+
+from flask_api_tutorial import create_app
+from flask_api_tutorial import db as _db
+from tests.conftest import database_url
+from tests.servers import ROOT, GunicornServer
+
+START_TIMEOUT = 60
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    """Return an SQLite URL whose tables exist, for a served instance."""
+    url = database_url(tmp_path)
+    setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with setup.app_context():
+        _db.create_all()
+        yield url
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("secret_key", "message"),
+    [
+        ("", "SECRET_KEY must be set in production"),
+        ("too-short", "SECRET_KEY must be at least 32 bytes in production"),
+    ],
+)
+def test_refused_configuration_stops_gunicorn(tmp_path, secret_key, message):
+    """Item 12: before, workers crash-looped while the port stayed open."""
+    server = GunicornServer(database_url(tmp_path), SECRET_KEY=secret_key)
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
+            cwd=ROOT,
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"gunicorn kept running with a refused configuration: {error.stderr}")
+    assert finished.returncode != 0
+    assert f"Configuration error: {message}" in finished.stderr
+
+
+def test_memory_counts_with_several_workers_are_warned_about(sqlite_url):
+    server = GunicornServer(
+        sqlite_url, workers=2, RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI="memory://"
+    ).start()
+    server.stop()
+    log = "".join(server.output)
+    assert "RATELIMIT_STORAGE_URI=memory:// counts per process: with 2 workers" in log
+
+
+def test_access_log_has_no_query_string(sqlite_url, tmp_path):
+    """Item 13: a password wrongly put in a URL must not reach the log."""
+    access_log = tmp_path / "access.log"
+    server = GunicornServer(sqlite_url, GUNICORN_ACCESS_LOG=str(access_log)).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("GET", "/api/v1/health?email=a@b.io&password=hunter2-secret")
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        server.stop()
+    lines = access_log.read_text().splitlines()
+    assert any('"GET /api/v1/health HTTP/1.1" 200' in line for line in lines), lines
+    assert "hunter2" not in access_log.read_text()
+    assert "password" not in access_log.read_text()
+
+
+def _post_chunked(server, body, chunk_size=8192):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    chunks = (body[i : i + chunk_size] for i in range(0, len(body), chunk_size))
+    connection.request(
+        "POST",
+        "/api/v1/auth/register",
+        body=chunks,
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    result = response.status, json.loads(response.read())
+    connection.close()
+    return result
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [b" " * 70_000, b"x" * 70_000, b" " * 1024 * 1024],
+    ids=["70 KB of spaces", "70 KB of garbage", "1 MB of spaces"],
+)
+def test_chunked_body_over_the_limit_is_413(sqlite_url, extra):
+    """Item 9: before, a valid body padded past the limit was cut short and registered."""
+    server = GunicornServer(sqlite_url).start()
+    try:
+        valid = json.dumps({"email": "chunked@example.com", "password": "correct-horse"})
+        body = valid.encode().ljust(64 * 1024, b" ") + extra
+        status, payload = _post_chunked(server, body)
+        assert status == 413
+        assert set(payload) == {"message"}
+        # Within the limit, the same chunked body registers.
+        assert _post_chunked(server, valid.encode().ljust(64 * 1024 - 1, b" "))[0] == 201
+    finally:
+        server.stop()
+    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": sqlite_url}).app_context():
+        emails = _db.session.scalars(_db.text("SELECT email FROM site_user")).all()
+        _db.engine.dispose()
+    assert emails == ["chunked@example.com"]
+
+
+def test_sqlite_syncs_every_commit(tmp_path):
+    """What a commit acknowledged (a logout above all) survives a power cut."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}"})
+    with app.app_context(), _db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        # 2 is FULL: the write-ahead log is synced on every commit.
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    with app.app_context():
+        _db.engine.dispose()

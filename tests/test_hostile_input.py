@@ -1,0 +1,233 @@
+"""Input crafted to slip past a check: each gets the contract's 4xx and changes nothing."""
+
+import time
+import unicodedata
+import uuid
+
+import jwt
+import pytest
+from flask import url_for
+
+from flask_api_tutorial import create_app, limiter
+from flask_api_tutorial import db as _db
+from flask_api_tutorial.models import BlacklistedToken, User
+from tests.conftest import TEST_REDIS_URL, database_url
+from tests.util import (
+    BAD_REQUEST,
+    EMAIL,
+    LOGIN_FAILED,
+    PASSWORD,
+    TOKEN_INVALID,
+    assert_unauthorized,
+    bearer,
+    login_user,
+    register_user,
+)
+
+PASSWORD_RULE = (
+    "password must be at least 8 characters and at most 72 bytes in UTF-8, without NUL characters"
+)
+ACCOUNT_LOCKED = {"message": "Too many failed logins for this account. Try again later."}
+
+
+# Item 8: bcrypt stops at NUL and repeats a short key.
+
+
+def test_password_with_nul_never_logs_in(client, db):
+    register_user(client, password="password-ok")
+    for variant in ("password-ok\x00password-ok", "password-ok\x00", "password-ok\x00x"):
+        response = login_user(client, password=variant, as_json=True)
+        assert response.status_code == 401
+        assert response.get_json() == LOGIN_FAILED
+    assert login_user(client, password="password-ok").status_code == 200
+
+
+@pytest.mark.parametrize("password", ["\x00" * 9, "\x00" * 72, "good-password\x00"])
+def test_password_with_nul_cannot_be_registered(client, db, password):
+    response = register_user(client, password=password, as_json=True)
+    assert response.status_code == 400
+    assert response.get_json() == {"message": BAD_REQUEST, "errors": {"password": PASSWORD_RULE}}
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+    assert login_user(client, password="\x00" * 72, as_json=True).status_code == 401
+
+
+def test_password_change_refuses_nul(client, user):
+    token = login_user(client).get_json()["access_token"]
+    url = url_for("api.auth_password")
+    new = client.put(
+        url,
+        headers=bearer(token),
+        json={"current_password": PASSWORD, "new_password": "\x00" * 9},
+    )
+    assert new.status_code == 400
+    assert new.get_json() == {"message": BAD_REQUEST, "errors": {"new_password": PASSWORD_RULE}}
+    current = client.put(
+        url,
+        headers=bearer(token),
+        json={"current_password": PASSWORD + "\x00" + PASSWORD, "new_password": "another-one"},
+    )
+    assert current.status_code == 401
+    assert current.get_json() == LOGIN_FAILED
+    assert login_user(client).status_code == 200
+
+
+# Item 10: look-alike spellings of one address.
+
+NFC_EMAIL = unicodedata.normalize("NFC", "josé@example.com")
+NFD_EMAIL = unicodedata.normalize("NFD", "josé@example.com")
+FULL_WIDTH_EMAIL = "user@ｅｘａｍｐｌｅ.com"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "stored"),
+    [
+        (NFC_EMAIL, NFD_EMAIL, NFC_EMAIL),
+        (NFD_EMAIL, NFC_EMAIL, NFC_EMAIL),
+        (FULL_WIDTH_EMAIL, "user@example.com", "user@example.com"),
+        ("user@example.com", FULL_WIDTH_EMAIL, "user@example.com"),
+    ],
+    ids=["nfc-then-nfd", "nfd-then-nfc", "full-width-then-ascii", "ascii-then-full-width"],
+)
+def test_look_alike_emails_are_one_account(client, db, first, second, stored):
+    assert first != second
+    assert register_user(client, email=first, as_json=True).status_code == 201
+    response = register_user(client, email=second, as_json=True)
+    assert response.status_code == 409
+    assert response.get_json() == {"status": "fail", "message": f"{stored} is already registered"}
+    assert db.session.scalars(db.select(User.email)).all() == [stored]
+    for spelling in (first, second):
+        assert login_user(client, email=spelling, as_json=True).status_code == 200
+
+
+def test_add_user_normalises_the_email(app, db):
+    result = app.test_cli_runner().invoke(
+        args=["add-user", NFD_EMAIL, "--password", PASSWORD], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert db.session.scalars(db.select(User.email)).all() == [NFC_EMAIL]
+
+
+# Items 6 and 10: rate-limit keys come from the validated, normalised email.
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def limited_client(request, tmp_path):
+    """Return a client of a rate-limited app (memory or Redis counts) with NFC_EMAIL registered."""
+    storage = "memory://" if request.param == "memory" else TEST_REDIS_URL
+    app = create_app(
+        "testing",
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": storage,
+            "RATELIMIT_KEY_PREFIX": f"hostile-{uuid.uuid4().hex}",
+        },
+    )
+    with app.app_context():
+        _db.create_all()
+        _db.session.add(User(email=NFC_EMAIL, password=PASSWORD))
+        _db.session.commit()
+        yield app.test_client()
+        limiter.reset()
+        _db.session.remove()
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+def _guess(client, email=NFC_EMAIL, password="wrong-password"):
+    return client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+
+def test_lone_surrogate_email_is_400_before_the_limiter(limited_client):
+    response = _guess(limited_client, email="\ud800@example.com")
+    assert response.status_code == 400
+    assert response.get_json()["message"] == BAD_REQUEST
+    assert set(response.get_json()["errors"]) == {"email"}
+
+
+def test_no_input_lets_guesses_past_the_account_limit(limited_client):
+    """Before, a lone surrogate before each guess switched the limiter to fresh counts."""
+    for _ in range(5):
+        assert _guess(limited_client, email="\ud800@example.com").status_code == 400
+        assert _guess(limited_client).status_code == 401
+    for _ in range(3):
+        assert _guess(limited_client, email="\ud800@example.com").status_code == 400
+        response = _guess(limited_client)
+        assert response.status_code == 429
+        assert response.get_json() == ACCOUNT_LOCKED
+
+
+def test_look_alike_emails_share_one_account_count(limited_client):
+    for spelling in (NFC_EMAIL, NFD_EMAIL, NFC_EMAIL.upper(), NFD_EMAIL, f" {NFC_EMAIL} "):
+        assert _guess(limited_client, email=spelling).status_code == 401
+    response = _guess(limited_client, email=NFD_EMAIL)
+    assert response.status_code == 429
+    assert response.get_json() == ACCOUNT_LOCKED
+
+
+# Item 11: correctly signed tokens with claims no datetime or database can hold.
+
+
+def _signed(app, **claims):
+    now = int(time.time())
+    payload = {"admin": False, "iat": now, "exp": now + 600, "jti": uuid.uuid4().hex, **claims}
+    return jwt.encode(payload, app.config["SECRET_KEY"], algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": 10**12},
+        {"exp": 10**30},
+        {"exp": 2**63},
+        {"exp": float("1e300")},
+        {"sub": "\x00"},
+        {"jti": "a\x00b"},
+        {"sub": "x" * 10000},
+    ],
+    ids=["exp-1e12", "exp-1e30", "exp-2**63", "exp-float", "nul-sub", "nul-jti", "long-sub"],
+)
+@pytest.mark.parametrize("endpoint", ["api.auth_user", "api.auth_logout"])
+def test_extreme_claims_are_401_not_500(app, client, db, user, claims, endpoint):
+    token = _signed(app, **{"sub": user.public_id, **claims})
+    method = client.get if endpoint == "api.auth_user" else client.post
+    response = method(url_for(endpoint), headers=bearer(token))
+    assert_unauthorized(response, TOKEN_INVALID)
+    assert db.session.scalar(db.select(db.func.count(BlacklistedToken.id))) == 0
+
+
+# Also: a raised bcrypt cost applies to old passwords at their next login.
+
+
+def test_login_rehashes_a_password_made_at_another_cost(tmp_path):
+    url = database_url(tmp_path)
+    old = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "BCRYPT_LOG_ROUNDS": 4})
+    with old.app_context():
+        _db.create_all()
+        _db.session.add(User(email=EMAIL, password=PASSWORD))
+        _db.session.commit()
+        _db.engine.dispose()
+    raised = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "BCRYPT_LOG_ROUNDS": 5})
+    with raised.test_request_context():  # url_for in the helpers
+        client = raised.test_client()
+        assert login_user(client, password="wrong-password").status_code == 401
+        assert _db.session.scalar(_db.select(User.password_hash)).startswith("$2b$04$")
+        assert login_user(client).status_code == 200
+        assert _db.session.scalar(_db.select(User.password_hash)).startswith("$2b$05$")
+        assert login_user(client).status_code == 200
+        _db.session.remove()
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+def test_rehash_never_overwrites_a_newer_password(app, db, user):
+    """A login that checked a stale hash must not write the old password back."""
+    stale = db.session.get(User, user.id)
+    db.session.execute(
+        db.update(User)
+        .where(User.id == user.id)
+        .values(password_hash="$2b$04$" + "x" * 53)
+        .execution_options(synchronize_session=False)
+    )
+    assert stale.replace_password(PASSWORD) is False
+    assert db.session.scalar(db.select(User.password_hash)) == "$2b$04$" + "x" * 53
