@@ -80,3 +80,34 @@ def test_upgrade_keeps_existing_users_with_token_version_zero(empty_app):
     assert version == 0
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DELETE FROM site_user")
+
+
+def test_upgrade_normalises_stored_emails(empty_app):
+    """Rows stored before emails were normalised can still log in afterwards."""
+    upgrade(revision="ccbf68e141ab")
+    rows = [
+        (1, "jose\u0301@example.com"),  # NFD
+        (2, "user@\uff45xample.com"),  # a full-width letter in the domain
+        (3, "plain@example.com"),
+        (4, "plain@\uff45xample.com"),  # is plain@example.com by the new rule: kept
+    ]
+    with db.engine.begin() as connection:
+        for user_id, email in rows:
+            connection.execute(
+                db.text(
+                    "INSERT INTO site_user (id, email, password_hash, registered_on, admin,"
+                    " public_id, token_version) VALUES (:id, :email, 'x', :now, false, :pid, 0)"
+                ),
+                {"id": user_id, "email": email, "now": "2026-01-01 00:00:00", "pid": str(user_id)},
+            )
+    upgrade()
+    with db.engine.connect() as connection:
+        emails = dict(connection.execute(db.text("SELECT id, email FROM site_user")).all())
+    assert emails == {
+        1: "jos\u00e9@example.com",
+        2: "user@example.com",
+        3: "plain@example.com",
+        4: "plain@\uff45xample.com",
+    }
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM site_user")
