@@ -16,8 +16,8 @@ START_TIMEOUT = 60
 
 
 @pytest.fixture
-def sqlite_url(tmp_path):
-    """Return an SQLite URL whose tables exist, for a served instance."""
+def served_db_url(tmp_path):
+    """Return the test database's URL with the tables created, for a served instance."""
     url = database_url(tmp_path)
     setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
     with setup.app_context():
@@ -52,19 +52,19 @@ def test_refused_configuration_stops_gunicorn(tmp_path, secret_key, message):
     assert f"Configuration error: {message}" in finished.stderr
 
 
-def test_memory_counts_with_several_workers_are_warned_about(sqlite_url):
+def test_memory_counts_with_several_workers_are_warned_about(served_db_url):
     server = GunicornServer(
-        sqlite_url, workers=2, RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI="memory://"
+        served_db_url, workers=2, RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI="memory://"
     ).start()
     server.stop()
     log = "".join(server.output)
     assert "RATELIMIT_STORAGE_URI=memory:// counts per process: with 2 workers" in log
 
 
-def test_access_log_has_no_query_string(sqlite_url, tmp_path):
+def test_access_log_has_no_query_string(served_db_url, tmp_path):
     """Item 13: a password wrongly put in a URL must not reach the log."""
     access_log = tmp_path / "access.log"
-    server = GunicornServer(sqlite_url, GUNICORN_ACCESS_LOG=str(access_log)).start()
+    server = GunicornServer(served_db_url, GUNICORN_ACCESS_LOG=str(access_log)).start()
     try:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         connection.request("GET", "/api/v1/health?email=a@b.io&password=hunter2-secret")
@@ -99,9 +99,9 @@ def _post_chunked(server, body, chunk_size=8192):
     [b" " * 70_000, b"x" * 70_000, b" " * 1024 * 1024],
     ids=["70 KB of spaces", "70 KB of garbage", "1 MB of spaces"],
 )
-def test_chunked_body_over_the_limit_is_413(sqlite_url, extra):
+def test_chunked_body_over_the_limit_is_413(served_db_url, extra):
     """Item 9: before, a valid body padded past the limit was cut short and registered."""
-    server = GunicornServer(sqlite_url).start()
+    server = GunicornServer(served_db_url).start()
     try:
         valid = json.dumps({"email": "chunked@example.com", "password": "correct-horse"})
         body = valid.encode().ljust(64 * 1024, b" ") + extra
@@ -112,8 +112,9 @@ def test_chunked_body_over_the_limit_is_413(sqlite_url, extra):
         assert _post_chunked(server, valid.encode().ljust(64 * 1024 - 1, b" "))[0] == 201
     finally:
         server.stop()
-    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": sqlite_url}).app_context():
+    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": served_db_url}).app_context():
         emails = _db.session.scalars(_db.text("SELECT email FROM site_user")).all()
+        _db.session.remove()
         _db.engine.dispose()
     assert emails == ["chunked@example.com"]
 
