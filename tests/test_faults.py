@@ -181,3 +181,27 @@ def test_flapping_redis_never_gives_a_500_or_a_hang(served_through_redis_proxy):
     assert max(elapsed for _, elapsed in results) < COUNTS_BOUND
     for response, _ in results:
         assert response.json() in (LOGIN_FAILED, COUNTS_DOWN)
+
+
+@pytest.mark.postgres
+def test_deadline_cuts_a_command_still_waiting_and_spares_idle_ones():
+    """The watcher closes only a connection whose command is in flight past its deadline."""
+    import psycopg
+
+    from flask_api_tutorial.util.pool_util import CommandDeadline
+
+    deadline = CommandDeadline(seconds=0.3, ping_seconds=0.3, interval=0.05)
+    dsn = make_url(TEST_DATABASE_URL).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        deadline.arm(connection)
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+        # Idle past its deadline (the server sleeps, not the test): spared.
+        with psycopg.connect(dsn, autocommit=True) as other:
+            other.execute("SELECT pg_sleep(0.5)")
+        assert connection.execute("SELECT 2").fetchone() == (2,)
+
+        deadline.arm(connection)
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError):
+            connection.execute("SELECT pg_sleep(5)")
+        assert time.monotonic() - started < 2

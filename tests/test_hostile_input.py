@@ -1,5 +1,6 @@
 """Input crafted to slip past a check: each gets the contract's 4xx and changes nothing."""
 
+import json
 import time
 import unicodedata
 import uuid
@@ -7,6 +8,7 @@ import uuid
 import jwt
 import pytest
 from flask import url_for
+from werkzeug.test import create_environ, run_wsgi_app
 
 from flask_api_tutorial import create_app, limiter
 from flask_api_tutorial import db as _db
@@ -231,3 +233,79 @@ def test_rehash_never_overwrites_a_newer_password(app, db, user):
     )
     assert stale.replace_password(PASSWORD) is False
     assert db.session.scalar(db.select(User.password_hash)) == "$2b$04$" + "x" * 53
+
+
+# Review follow-ups: a refresh token that is not ASCII, a token ended while its
+# request waited for the user's lock, a rehash that lost to a password change.
+
+
+@pytest.mark.parametrize("endpoint", ["api.auth_refresh", "api.auth_logout"])
+def test_refresh_token_with_a_lone_surrogate_is_400(client, user, endpoint):
+    token = login_user(client).get_json()["access_token"]
+    response = client.post(
+        url_for(endpoint), headers=bearer(token), json={"refresh_token": "ab\ud800cd"}
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "message": BAD_REQUEST,
+        "errors": {"refresh_token": "refresh_token must be ASCII, as every JWT is"},
+    }
+
+
+def test_token_ended_while_waiting_for_the_lock_changes_nothing(app, client, db, user):
+    """A logout-all that held the user's lock first ends the waiting request's token."""
+    token = login_user(client).get_json()["access_token"]
+    locked = User.lock_by_id.__func__
+
+    def lock_after_a_logout_all(cls, user_id):
+        with db.engine.begin() as connection:  # commits before the lock is taken
+            connection.execute(
+                db.update(User)
+                .where(User.id == user_id)
+                .values(token_version=User.token_version + 1)
+            )
+        return locked(cls, user_id)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(User, "lock_by_id", classmethod(lock_after_a_logout_all))
+        response = client.put(
+            url_for("api.auth_password"),
+            headers=bearer(token),
+            json={"current_password": PASSWORD, "new_password": "brand-new-password"},
+        )
+    assert_unauthorized(response, "Token blacklisted. Please log in again.")
+    assert login_user(client).status_code == 200
+    assert login_user(client, password="brand-new-password").status_code == 401
+
+
+def test_login_whose_rehash_lost_to_a_password_change_is_refused(app, client, db, user):
+    app.config["BCRYPT_LOG_ROUNDS"] = 5  # the user's hash was made at 4
+    with pytest.MonkeyPatch.context() as patch:
+        # As if the password changed between the check and the rehash.
+        patch.setattr(User, "replace_password", lambda self, password: False)
+        response = login_user(client)
+    assert response.status_code == 401
+    assert response.get_json() == LOGIN_FAILED
+
+
+class _BrokenChunks:
+    """A dechunked input whose next chunk is malformed, as the dev server reports it."""
+
+    def read(self, size=-1):
+        raise OSError("Invalid chunk header")
+
+
+def test_malformed_chunked_body_is_400_json(app):
+    environ = create_environ(
+        "/api/v1/auth/register",
+        method="POST",
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+    )
+    environ.update({"wsgi.input": _BrokenChunks(), "wsgi.input_terminated": True})
+    environ.pop("CONTENT_LENGTH", None)
+    body, status, headers = run_wsgi_app(app, environ, buffered=True)
+    assert status == "400 BAD REQUEST"
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(b"".join(body)) == {
+        "message": "The request body is not valid chunked encoding."
+    }

@@ -222,3 +222,35 @@ def test_all_attempts_per_account_are_counted_up_front(make_app):
     assert statuses == [200, 200, 200]
     _assert_limited(_login(client, password=PASSWORD), ACCOUNT_LOCKED)
     assert _login(client, email="other@example.com").status_code == 401
+
+
+def test_counts_lost_after_the_answer_give_503_with_every_header(make_app, monkeypatch):
+    """A failed login is counted after its 401 is built; if Redis fails then: 503."""
+    from limits.errors import StorageError
+
+    app = make_app(CORS_ORIGINS="https://app.example.com")
+    with app.app_context():
+        _db.session.add(User(email=EMAIL, password=PASSWORD))
+        _db.session.commit()
+    strategy = limiter.limiter
+    original_hit = strategy.hit
+
+    def hit(item, *identifiers, cost=1):
+        if identifiers[-1].endswith(":login-account"):  # only the count after the answer
+            raise StorageError(ConnectionError("Redis went away"))
+        return original_hit(item, *identifiers, cost=cost)
+
+    monkeypatch.setattr(strategy, "hit", hit)
+    response = app.test_client().post(
+        "/api/v1/auth/login",
+        json={"email": EMAIL, "password": "wrong-password"},
+        headers={"Origin": "https://app.example.com"},
+    )
+    assert response.status_code == 503
+    assert response.get_json() == {
+        "message": "Service unavailable: the rate-limit counts cannot be reached."
+    }
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "WWW-Authenticate" not in response.headers

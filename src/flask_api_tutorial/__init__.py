@@ -94,8 +94,10 @@ def create_app(config_name=None, test_config=None):
             configure_pool(db.engine, app.config)
     migrate.init_app(app, db, directory=_migrations_dir())
     bcrypt.init_app(app)
-    ratelimits.init_app(app)
     security.init_app(app)
+    # After security: its after_request hooks then run after the limiter's, so a
+    # 503 that replaces a response there still gets CORS and security headers.
+    ratelimits.init_app(app)
     configure_audit_logger()
     app.register_blueprint(api_bp)
     register_error_handlers(app, api)

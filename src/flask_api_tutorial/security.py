@@ -5,6 +5,7 @@ from io import BytesIO
 
 from flask import request
 from flask_cors import CORS
+from werkzeug.http import parse_set_header
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type"]
@@ -72,9 +73,14 @@ class SizedChunkedBodies:
 
     def __call__(self, environ, start_response):
         """Buffer a chunked body, then hand the request on with its length."""
-        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if chunked:  # any Content-Length beside it is ignored, as werkzeug does
-            body = _read_at_most(environ["wsgi.input"], self.max_content_length + 1)
+        # The server dechunks (wsgi.input_terminated) and werkzeug would stream it
+        # (any Content-Length beside it is ignored, as werkzeug does).
+        chunked = "chunked" in parse_set_header(environ.get("HTTP_TRANSFER_ENCODING", ""))
+        if chunked and environ.get("wsgi.input_terminated"):
+            try:
+                body = _read_at_most(environ["wsgi.input"], self.max_content_length + 1)
+            except (OSError, ValueError):
+                return _bad_chunked_body(start_response)
             environ["wsgi.input"] = BytesIO(body)
             # Over the limit this says limit + 1: werkzeug answers 413 before reading.
             environ["CONTENT_LENGTH"] = str(len(body))
@@ -94,3 +100,17 @@ def _read_at_most(stream, size):
         chunks.append(chunk)
         size -= len(chunk)
     return b"".join(chunks)
+
+
+def _bad_chunked_body(start_response):
+    """Answer 400 JSON for a chunked body the server could not decode (dev server)."""
+    body = b'{"message": "The request body is not valid chunked encoding."}\n'
+    start_response(
+        "400 BAD REQUEST",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    )
+    return [body]

@@ -128,7 +128,8 @@ def decode_refresh_token(token, key, verify_exp=True):
 
 
 def _decode(token, key, required, expired_message, invalid_message, verify_exp=True):
-    if not isinstance(token, str):
+    # A JWT is ASCII; anything else (a lone surrogate would not even encode) is invalid.
+    if not isinstance(token, str) or not token.isascii():
         raise TokenError(invalid_message)
     try:
         claims = jwt.decode(

@@ -76,47 +76,66 @@ class CommandDeadline:
     """Close the socket of a psycopg connection whose command outlives its deadline.
 
     ``arm`` is called as each command starts (statement, commit, rollback, ping),
-    which costs a dictionary write. Every ``interval`` seconds a daemon thread
-    (one per process, started on first use, so after gunicorn forks) looks for
-    connections past their deadline that still wait for an answer.
+    which costs a dictionary write; a connection checked in is forgotten. Every
+    ``interval`` seconds a daemon thread (one per process, started on first use,
+    so after gunicorn forks, and again if it ever stops) looks for connections
+    past their deadline that still wait for an answer.
     """
 
     def __init__(self, seconds, ping_seconds, interval=0.1):
         self.seconds = seconds
         self.ping_seconds = ping_seconds
         self.interval = interval
-        self._deadlines = weakref.WeakKeyDictionary()
+        # id(connection) -> (weak reference, deadline); the lock orders arm() and
+        # the watcher, so a deadline seen unchanged means no new command started.
+        self._deadlines = {}
         self._lock = threading.Lock()
-        self._watcher_pid = None
+        self._watcher = None
 
     def arm(self, dbapi_connection, seconds=None):
         """Give the command that ``dbapi_connection`` is about to send its deadline."""
         deadline = time.monotonic() + (seconds or self.seconds)
         with self._lock:
-            self._deadlines[dbapi_connection] = deadline
-            if self._watcher_pid != os.getpid():
-                self._watcher_pid = os.getpid()
-                threading.Thread(target=self._watch, name="db-deadline", daemon=True).start()
+            self._deadlines[id(dbapi_connection)] = (weakref.ref(dbapi_connection), deadline)
+            if self._watcher is None or not self._watcher.is_alive():
+                self._watcher = threading.Thread(
+                    target=self._watch, name="db-deadline", daemon=True
+                )
+                self._watcher.start()
+
+    def forget(self, dbapi_connection):
+        """Stop watching ``dbapi_connection`` (back in the pool: nothing in flight)."""
+        with self._lock:
+            self._deadlines.pop(id(dbapi_connection), None)
 
     def _watch(self):
-        from psycopg import pq
-
         while True:
             time.sleep(self.interval)
-            now = time.monotonic()
-            with self._lock:
-                overdue = [conn for conn, due in self._deadlines.items() if due <= now]
-            for conn in overdue:
+            try:
+                self._close_overdue()
+            except Exception:  # keep watching: a partition must never hang requests
+                logger.exception("database deadline watcher failed")
+
+    def _close_overdue(self):
+        from psycopg import pq
+
+        now = time.monotonic()
+        with self._lock:
+            overdue = [key for key, (_, due) in self._deadlines.items() if due <= now]
+            for key in overdue:
+                ref, _ = self._deadlines.pop(key)
+                conn = ref()
+                if conn is None:
+                    continue
                 try:
+                    # Under the lock: had a new command started, arm() would have
+                    # replaced this deadline first. Still busy means still waiting.
                     if conn.pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
-                        continue  # answered in time: the connection is idle again
+                        continue
                     _shut_down(conn.pgconn.socket)
                 except Exception:  # closed meanwhile: nothing left to cut
-                    pass
-                else:
-                    logger.error("database command unanswered past its deadline: closed")
-                with self._lock:
-                    self._deadlines.pop(conn, None)
+                    continue
+                logger.error("database command unanswered past its deadline: closed")
 
     def install(self, engine):
         """Arm the deadline for every command that ``engine`` sends."""
@@ -134,6 +153,11 @@ class CommandDeadline:
         @event.listens_for(engine, "reset")
         def _reset(dbapi_connection, connection_record, reset_state):
             self.arm(dbapi_connection)
+
+        @event.listens_for(engine, "checkin")
+        def _checkin(dbapi_connection, connection_record):
+            if dbapi_connection is not None:
+                self.forget(dbapi_connection)
 
 
 def _shut_down(fd):

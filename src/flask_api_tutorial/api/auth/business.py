@@ -59,10 +59,11 @@ def process_login_request(email, password):
         _login_failed("unknown_email", email)
     if not user.check_password(password):
         _login_failed("wrong_password", email, user.public_id)
-    if user.password_needs_rehash():
-        # BCRYPT_LOG_ROUNDS changed: the old cost (and its timing) must not linger.
-        # Skipped if the password changed meanwhile (the new hash is newer).
-        user.replace_password(password)
+    # BCRYPT_LOG_ROUNDS changed: the old cost (and its timing) must not linger. If
+    # the password changed since it was checked, this login is refused like any other.
+    if user.password_needs_rehash() and not user.replace_password(password):
+        db.session.rollback()
+        _login_failed("password_changed", email, user.public_id)
     _, refresh_token = RefreshToken.issue(user)
     db.session.commit()
     audit("login", email=email, public_id=user.public_id)
@@ -190,10 +191,18 @@ def process_password_change_request(current_password, new_password):
 
 
 def _current_user_for_update():
-    """Lock and load the token's user (see User.lock_by_id); it may have been deleted."""
+    """Lock and load the token's user (see User.lock_by_id), and check the token again.
+
+    The user may have been deleted meanwhile, or a logout-all or password change
+    that held the lock may have ended this token: such a request changes nothing.
+    """
     user = User.lock_by_id(g.current_user.id)
     if user is None:
+        db.session.rollback()
         raise invalid_token(TOKEN_INVALID)
+    if user.token_version != g.token_claims.get("ver", 0):
+        db.session.rollback()
+        raise invalid_token(TOKEN_BLACKLISTED)
     return user
 
 

@@ -87,6 +87,8 @@ def token_string(value):
         raise ValueError("refresh_token must be a non-empty string")
     if len(value) > 4096:
         raise ValueError("refresh_token is too long to be a token")
+    if not value.isascii():
+        raise ValueError("refresh_token must be ASCII, as every JWT is")
     return value.strip()
 
 
