@@ -67,6 +67,26 @@ def app(tmp_path):
 
 
 @pytest.fixture
+def served_database(tmp_path):
+    """Return the URL of a database for a served instance: tables created, one user.
+
+    The user is EMAIL with PASSWORD; the tables are dropped afterwards.
+    """
+    url = database_url(tmp_path)
+    setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with setup.app_context():
+        _db.create_all()
+        _db.session.add(User(email=EMAIL, password=PASSWORD))
+        _db.session.commit()
+        _db.session.remove()
+    yield url
+    with setup.app_context():
+        _db.session.remove()
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+@pytest.fixture
 def db(app):
     """Return the SQLAlchemy extension, bound to the test app."""
     return _db

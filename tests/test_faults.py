@@ -15,10 +15,7 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
-from flask_api_tutorial import create_app
-from flask_api_tutorial import db as _db
-from flask_api_tutorial.models import User
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, database_url
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.servers import GunicornServer
 from tests.tcp_proxy import TcpProxy
 from tests.util import EMAIL, LOGIN_FAILED, PASSWORD
@@ -92,14 +89,9 @@ def test_silent_database_is_answered_503_in_bounded_time_and_heals(app, db, user
 
 
 @pytest.fixture
-def served_through_redis_proxy(tmp_path):
-    """Serve the API (SQLite, 2 workers) counting in Redis through a proxy; yield both."""
-    url = database_url(tmp_path)
-    setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
-    with setup.app_context():
-        _db.create_all()
-        _db.session.add(User(email=EMAIL, password=PASSWORD))
-        _db.session.commit()
+def served_through_redis_proxy(served_database):
+    """Serve the API (2 workers) counting in Redis through a proxy; yield both."""
+    url = served_database
     redis_url = make_url(TEST_REDIS_URL)
     proxy = TcpProxy(redis_url.host or "127.0.0.1", redis_url.port or 6379).start()
     instance = GunicornServer(
@@ -118,9 +110,6 @@ def served_through_redis_proxy(tmp_path):
     finally:
         instance.stop()
         proxy.cut()
-        with setup.app_context():
-            _db.drop_all()
-            _db.engine.dispose()
 
 
 @pytest.mark.redis

@@ -11,20 +11,9 @@ from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
 from tests.conftest import database_url
 from tests.servers import ROOT, GunicornServer
+from tests.util import EMAIL
 
 START_TIMEOUT = 60
-
-
-@pytest.fixture
-def served_db_url(tmp_path):
-    """Return the test database's URL with the tables created, for a served instance."""
-    url = database_url(tmp_path)
-    setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
-    with setup.app_context():
-        _db.create_all()
-        yield url
-        _db.drop_all()
-        _db.engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -52,19 +41,19 @@ def test_refused_configuration_stops_gunicorn(tmp_path, secret_key, message):
     assert f"Configuration error: {message}" in finished.stderr
 
 
-def test_memory_counts_with_several_workers_are_warned_about(served_db_url):
+def test_memory_counts_with_several_workers_are_warned_about(served_database):
     server = GunicornServer(
-        served_db_url, workers=2, RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI="memory://"
+        served_database, workers=2, RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI="memory://"
     ).start()
     server.stop()
     log = "".join(server.output)
     assert "RATELIMIT_STORAGE_URI=memory:// counts per process: with 2 workers" in log
 
 
-def test_access_log_has_no_query_string(served_db_url, tmp_path):
+def test_access_log_has_no_query_string(served_database, tmp_path):
     """Item 13: a password wrongly put in a URL must not reach the log."""
     access_log = tmp_path / "access.log"
-    server = GunicornServer(served_db_url, GUNICORN_ACCESS_LOG=str(access_log)).start()
+    server = GunicornServer(served_database, GUNICORN_ACCESS_LOG=str(access_log)).start()
     try:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         connection.request("GET", "/api/v1/health?email=a@b.io&password=hunter2-secret")
@@ -99,9 +88,9 @@ def _post_chunked(server, body, chunk_size=8192):
     [b" " * 70_000, b"x" * 70_000, b" " * 1024 * 1024],
     ids=["70 KB of spaces", "70 KB of garbage", "1 MB of spaces"],
 )
-def test_chunked_body_over_the_limit_is_413(served_db_url, extra):
+def test_chunked_body_over_the_limit_is_413(served_database, extra):
     """Item 9: before, a valid body padded past the limit was cut short and registered."""
-    server = GunicornServer(served_db_url).start()
+    server = GunicornServer(served_database).start()
     try:
         valid = json.dumps({"email": "chunked@example.com", "password": "correct-horse"})
         body = valid.encode().ljust(64 * 1024, b" ") + extra
@@ -112,11 +101,11 @@ def test_chunked_body_over_the_limit_is_413(served_db_url, extra):
         assert _post_chunked(server, valid.encode().ljust(64 * 1024 - 1, b" "))[0] == 201
     finally:
         server.stop()
-    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": served_db_url}).app_context():
+    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": served_database}).app_context():
         emails = _db.session.scalars(_db.text("SELECT email FROM site_user")).all()
         _db.session.remove()
         _db.engine.dispose()
-    assert emails == ["chunked@example.com"]
+    assert sorted(emails) == ["chunked@example.com", EMAIL]
 
 
 def test_sqlite_syncs_every_commit(tmp_path):

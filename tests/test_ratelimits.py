@@ -167,15 +167,10 @@ def _served_login(server):
 
 
 @pytest.mark.redis
-def test_two_gunicorn_instances_share_the_count_in_redis(tmp_path):
+def test_two_gunicorn_instances_share_the_count_in_redis(served_database):
     """Four processes (2 instances x 2 workers) count one account's failures together."""
     prefix = f"test-{uuid.uuid4().hex}"
-    url = database_url(tmp_path)
-    setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
-    with setup.app_context():
-        _db.create_all()
-        _db.session.add(User(email=EMAIL, password=PASSWORD))
-        _db.session.commit()
+    url = served_database
     settings = {
         "RATELIMIT_ENABLED": "true",
         "RATELIMIT_STORAGE_URI": TEST_REDIS_URL,
@@ -199,9 +194,6 @@ def test_two_gunicorn_instances_share_the_count_in_redis(tmp_path):
     finally:
         for server in servers:
             server.stop()
-        with setup.app_context():
-            _db.drop_all()
-            _db.engine.dispose()
 
 
 def test_bad_limit_setting_stops_start_up():

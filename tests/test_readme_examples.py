@@ -13,9 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from flask_api_tutorial import create_app
-from flask_api_tutorial import db as _db
-from tests.conftest import database_url
 from tests.servers import ROOT, GunicornServer
 
 README = ROOT / "README.md"
@@ -46,20 +43,17 @@ def test_the_readme_has_examples_for_every_endpoint():
 
 
 @pytest.fixture
-def live_server(tmp_path):
+def live_server(served_database):
     """Serve the development configuration, as `make run` does, on a free port."""
-    url = database_url(tmp_path)
-    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
-    with app.app_context():
-        _db.create_all()
     server = GunicornServer(
-        url, workers=1, threads=4, FLASK_CONFIG="development", RATELIMIT_ENABLED="true"
+        served_database,
+        workers=1,
+        threads=4,
+        FLASK_CONFIG="development",
+        RATELIMIT_ENABLED="true",
     ).start()
     yield server
     server.stop()
-    with app.app_context():
-        _db.drop_all()
-        _db.engine.dispose()
 
 
 def test_readme_examples_run_as_shown(live_server, tmp_path):

@@ -62,8 +62,9 @@ def process_login_request(email, password):
     # BCRYPT_LOG_ROUNDS changed: the old cost (and its timing) must not linger. If
     # the password changed since it was checked, this login is refused like any other.
     if user.password_needs_rehash() and not user.replace_password(password):
+        public_id = user.public_id  # read before the rollback expires the row
         db.session.rollback()
-        _login_failed("password_changed", email, user.public_id)
+        _login_failed("password_changed", email, public_id)
     _, refresh_token = RefreshToken.issue(user)
     db.session.commit()
     audit("login", email=email, public_id=user.public_id)
@@ -178,8 +179,9 @@ def process_password_change_request(current_password, new_password):
     # replace_password also refuses if the hash changed after this read (SQLite
     # takes no row lock): of two changes from one current password, one wins.
     if not user.check_password(current_password) or not user.replace_password(new_password):
+        public_id = user.public_id  # read before the rollback expires the row
         db.session.rollback()
-        audit("password_change_failed", reason="wrong_password", public_id=user.public_id)
+        audit("password_change_failed", reason="wrong_password", public_id=public_id)
         raise unauthorized(LOGIN_FAILED, data={"status": "fail", "message": LOGIN_FAILED})
     _end_all_sessions(user)
     _, refresh_token = RefreshToken.issue(user)
