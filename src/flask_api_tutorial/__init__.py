@@ -92,7 +92,9 @@ def create_app(config_name=None, test_config=None):
             configure_sqlite(db.engine)
         else:
             configure_pool(db.engine, app.config)
-    migrate.init_app(app, db, directory=_migrations_dir())
+    # Flask-Migrate's convention, and the tutorial's: ./migrations of the working
+    # directory (the checkout), so that a non-editable install finds them too.
+    migrate.init_app(app, db)
     bcrypt.init_app(app)
     security.init_app(app)
     # After security: its after_request hooks then run after the limiter's, so a
@@ -103,8 +105,3 @@ def create_app(config_name=None, test_config=None):
     register_error_handlers(app, api)
     register_cli(app)
     return app
-
-
-def _migrations_dir():
-    """Return the migrations folder of the checkout, whatever the working directory."""
-    return str(Path(__file__).resolve().parents[2] / "migrations")
