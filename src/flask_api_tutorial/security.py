@@ -75,8 +75,12 @@ class SizedChunkedBodies:
         """Buffer a chunked body, then hand the request on with its length."""
         # The server dechunks (wsgi.input_terminated) and werkzeug would stream it
         # (any Content-Length beside it is ignored, as werkzeug does).
-        chunked = "chunked" in parse_set_header(environ.get("HTTP_TRANSFER_ENCODING", ""))
-        if chunked and environ.get("wsgi.input_terminated"):
+        encoding = environ.get("HTTP_TRANSFER_ENCODING")  # absent on almost every request
+        if (
+            encoding
+            and environ.get("wsgi.input_terminated")
+            and "chunked" in parse_set_header(encoding)
+        ):
             try:
                 body = _read_at_most(environ["wsgi.input"], self.max_content_length + 1)
             except (OSError, ValueError):
