@@ -31,13 +31,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 
 # The suite runs twice: on SQLite, then on a fresh PostgreSQL database (created and
-# dropped by tests/run_postgres.py; skipped with a message when no server answers,
+# dropped by tests/support/run_postgres.py; skipped with a message when no server answers,
 # a failure when REQUIRE_POSTGRES=1 as in CI).
 test: lint
 	@echo "== SQLite run =="
 	$(BIN)/pytest -v -m "not postgres"
 	@echo "== PostgreSQL run =="
-	$(BIN)/python -m tests.run_postgres $(BIN)/pytest -v
+	$(BIN)/python -m tests.support.run_postgres $(BIN)/pytest -v
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .tox src/*.egg-info artifacts

@@ -1,4 +1,8 @@
-"""Fixtures: an app on a fresh database for each test, its client, and two users."""
+"""Fixtures: an app on a fresh database for each test, its client, and users.
+
+pytest-flask (installed) pushes a test request context of the ``app`` fixture for
+every test that uses it, so that url_for works in tests and in tests/util.py.
+"""
 
 import os
 
@@ -6,8 +10,7 @@ import pytest
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
-from flask_api_tutorial.models import User
-from tests.util import ADMIN_EMAIL, EMAIL, PASSWORD
+from tests.util import ADMIN_EMAIL, add_user
 
 # The PostgreSQL run of the suite sets TEST_DATABASE_URL; otherwise each test gets
 # its own SQLite file.
@@ -76,8 +79,7 @@ def served_database(tmp_path):
     setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
     with setup.app_context():
         _db.create_all()
-        _db.session.add(User(email=EMAIL, password=PASSWORD))
-        _db.session.commit()
+        add_user()
         _db.session.remove()
     yield url
     with setup.app_context():
@@ -87,24 +89,37 @@ def served_database(tmp_path):
 
 
 @pytest.fixture
+def client(app):
+    """Return ``app.test_client()``, opened as pytest-flask's client is.
+
+    Inside ``with``, the context of each request is kept until the next request.
+    """
+    with app.test_client() as client:
+        yield client
+
+
+@pytest.fixture
 def db(app):
     """Return the SQLAlchemy extension, bound to the test app."""
     return _db
 
 
 @pytest.fixture
-def user(db):
-    """Return a regular user registered with EMAIL and PASSWORD."""
-    user = User(email=EMAIL, password=PASSWORD)
-    db.session.add(user)
-    db.session.commit()
-    return user
+def make_user(db):
+    """Return a factory of users on the test app's database, each committed.
+
+    ``make_user(email=EMAIL, password=PASSWORD, admin=False)`` returns the new User.
+    """
+    return add_user
 
 
 @pytest.fixture
-def admin(db):
+def user(make_user):
+    """Return a regular user registered with EMAIL and PASSWORD."""
+    return make_user()
+
+
+@pytest.fixture
+def admin(make_user):
     """Return an administrator registered with ADMIN_EMAIL and PASSWORD."""
-    admin = User(email=ADMIN_EMAIL, password=PASSWORD, admin=True)
-    db.session.add(admin)
-    db.session.commit()
-    return admin
+    return make_user(email=ADMIN_EMAIL, admin=True)

@@ -2,10 +2,13 @@
 
 import jwt
 import pytest
+from flask import url_for
 
 from flask_api_tutorial.api.auth.decorators import admin_token_required
 from tests.util import TOKEN_INVALID, assert_unauthorized, bearer, login_user
 
+# The route this module registers; its tests reach it as url_for("admin_only").
+ADMIN_ONLY_RULE = "/api/v1/test/admin-only"
 ADMIN_CHALLENGE = (
     'Bearer realm="admin_users@mydomain.com", error="insufficient_scope", '
     'error_description="You are not an administrator"'
@@ -20,7 +23,7 @@ def app(app):
     def admin_only():
         return {"message": "welcome, administrator"}
 
-    app.add_url_rule("/api/v1/test/admin-only", "admin_only", admin_only)
+    app.add_url_rule(ADMIN_ONLY_RULE, "admin_only", admin_only)
     return app
 
 
@@ -29,13 +32,13 @@ def _token(client, email):
 
 
 def test_admin_route_with_admin_token(client, admin):
-    response = client.get("/api/v1/test/admin-only", headers=bearer(_token(client, admin.email)))
+    response = client.get(url_for("admin_only"), headers=bearer(_token(client, admin.email)))
     assert response.status_code == 200
     assert response.get_json() == {"message": "welcome, administrator"}
 
 
 def test_admin_route_with_regular_token(client, user):
-    response = client.get("/api/v1/test/admin-only", headers=bearer(_token(client, user.email)))
+    response = client.get(url_for("admin_only"), headers=bearer(_token(client, user.email)))
     assert response.status_code == 403
     assert response.content_type == "application/json"
     assert response.get_json() == {"message": "You are not an administrator"}
@@ -47,7 +50,7 @@ def test_admin_rights_are_read_from_the_database(client, db, admin):
     token = _token(client, admin.email)
     admin.admin = False
     db.session.commit()
-    response = client.get("/api/v1/test/admin-only", headers=bearer(token))
+    response = client.get(url_for("admin_only"), headers=bearer(token))
     assert response.status_code == 403
 
 
@@ -57,15 +60,13 @@ def test_admin_claim_in_token_is_not_trusted(app, client, user):
     claims = jwt.decode(token, app.config["SECRET_KEY"], algorithms=["HS256"])
     claims["admin"] = True
     forged = jwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256")
-    response = client.get("/api/v1/test/admin-only", headers=bearer(forged))
+    response = client.get(url_for("admin_only"), headers=bearer(forged))
     assert response.status_code == 403
 
 
 def test_admin_route_without_token(client, admin):
-    assert_unauthorized(client.get("/api/v1/test/admin-only"))
+    assert_unauthorized(client.get(url_for("admin_only")))
 
 
 def test_admin_route_with_bad_token(client, admin):
-    assert_unauthorized(
-        client.get("/api/v1/test/admin-only", headers=bearer("x.y.z")), TOKEN_INVALID
-    )
+    assert_unauthorized(client.get(url_for("admin_only"), headers=bearer("x.y.z")), TOKEN_INVALID)

@@ -2,7 +2,7 @@
 
 import jwt
 import pytest
-from flask import g
+from flask import g, url_for
 
 from flask_api_tutorial.api.auth.business import process_logout_request
 from flask_api_tutorial.api.errors import ApiChallenge
@@ -43,7 +43,7 @@ def test_logout_twice(client, user):
 
 
 def test_logout_without_token(client, user):
-    assert_unauthorized(client.post("/api/v1/auth/logout"))
+    assert_unauthorized(client.post(url_for("api.auth_logout")))
 
 
 def test_logout_expired_token(client, user, time_machine):

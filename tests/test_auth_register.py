@@ -1,6 +1,7 @@
 """POST /api/v1/auth/register."""
 
 import pytest
+from flask import url_for
 
 from flask_api_tutorial.models import User
 from tests.util import (
@@ -30,7 +31,7 @@ def test_register(client, db, as_json):
 
 def test_register_multipart_form(client):
     response = client.post(
-        "/api/v1/auth/register",
+        url_for("api.auth_register"),
         data={"email": EMAIL, "password": PASSWORD},
         content_type="multipart/form-data",
     )
@@ -125,7 +126,8 @@ def test_register_both_fields_invalid_reports_both(client):
 )
 def test_register_missing_field(client, body, missing, as_json):
     response = client.post(
-        "/api/v1/auth/register", **({"json": body} if as_json else {"data": body or {"x": "y"}})
+        url_for("api.auth_register"),
+        **({"json": body} if as_json else {"data": body or {"x": "y"}}),
     )
     assert response.status_code == 400
     assert response.get_json() == {
@@ -148,7 +150,9 @@ def test_register_missing_field(client, body, missing, as_json):
     ],
 )
 def test_register_json_field_of_wrong_type(client, db, email, password, field):
-    response = client.post("/api/v1/auth/register", json={"email": email, "password": password})
+    response = client.post(
+        url_for("api.auth_register"), json={"email": email, "password": password}
+    )
     assert response.status_code == 400
     body = response.get_json()
     assert body["message"] == BAD_REQUEST
@@ -158,7 +162,7 @@ def test_register_json_field_of_wrong_type(client, db, email, password, field):
 
 def test_register_password_with_lone_surrogate(client):
     response = client.post(
-        "/api/v1/auth/register",
+        url_for("api.auth_register"),
         data=b'{"email": "a@b.io", "password": "\\ud800aaaaaaaaa"}',
         content_type="application/json",
     )

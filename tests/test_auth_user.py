@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 import pytest
+from flask import url_for
 
 from flask_api_tutorial.util.jwt_util import encode_access_token
 from tests.util import (
@@ -63,7 +64,7 @@ def test_get_user(client, user, time_machine):
 
 def test_get_user_admin_flag_from_database(client, admin):
     response = client.get(
-        "/api/v1/auth/user",
+        url_for("api.auth_user"),
         headers=bearer(login_user(client, email=admin.email).get_json()["access_token"]),
     )
     assert response.get_json()["admin"] is True
@@ -71,9 +72,9 @@ def test_get_user_admin_flag_from_database(client, admin):
 
 def test_get_user_lower_case_scheme(client, user):
     token = _token(client)
-    response = client.get("/api/v1/auth/user", headers={"Authorization": f"bearer {token}"})
+    response = client.get(url_for("api.auth_user"), headers={"Authorization": f"bearer {token}"})
     assert response.status_code == 200
-    response = client.get("/api/v1/auth/user", headers={"Authorization": f"BEARER  {token} "})
+    response = client.get(url_for("api.auth_user"), headers={"Authorization": f"BEARER  {token} "})
     assert response.status_code == 200
 
 
@@ -91,7 +92,7 @@ def test_get_user_lower_case_scheme(client, user):
     ids=["none", "empty", "scheme only", "blank", "basic", "other scheme", "no scheme"],
 )
 def test_get_user_without_bearer_credentials(client, user, headers):
-    assert_unauthorized(client.get("/api/v1/auth/user", headers=headers))
+    assert_unauthorized(client.get(url_for("api.auth_user"), headers=headers))
 
 
 def test_get_user_token_expired(client, user, time_machine):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
-from tests.servers import ROOT
+from tests.support.servers import ROOT
 
 
 def test_quick_benchmark_produces_every_figure(tmp_path):

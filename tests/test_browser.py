@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import database_url
-from tests.servers import ROOT, GunicornServer
+from tests.support.paths import DOC
+from tests.support.servers import ROOT, GunicornServer
 from tests.util import EMAIL, PASSWORD, TOKEN_BLACKLISTED
 
 try:
@@ -126,7 +127,7 @@ def _execute(operation, status):
 
 def _register_authorize_user_logout(page, server):
     """Walk the README's steps through Swagger UI, asserting each response panel."""
-    page.goto(f"{server.url}/api/v1/ui")
+    page.goto(server.url + DOC)
     expect(page.locator(".information-container .title")).to_contain_text(
         "Flask API with JWT-Based Authentication"
     )
@@ -177,7 +178,7 @@ def test_register_authorize_user_logout_in_swagger_ui(page, server):
 def test_swagger_ui_loads_nothing_from_other_hosts(page, server):
     requests = []
     page.on("request", lambda request: requests.append(request))
-    page.goto(f"{server.url}/api/v1/ui")
+    page.goto(server.url + DOC)
     expect(page.locator("#operations-auth-post_register_user")).to_be_visible()
     own_host = urlsplit(server.url).netloc
     assets = [r.url for r in requests if r.resource_type in ("script", "stylesheet")]

@@ -10,6 +10,7 @@ import pytest
 
 from flask_api_tutorial import create_app, db
 from flask_api_tutorial.config import ConfigError, token_lifetime
+from tests.util import path_for
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_KEY = "k" * 32
@@ -128,7 +129,7 @@ def test_token_lifetime_reaches_the_response(env):
     with app.app_context():
         db.create_all()
         response = app.test_client().post(
-            "/api/v1/auth/register", json={"email": "a@b.io", "password": "password"}
+            path_for(app, "api.auth_register"), json={"email": "a@b.io", "password": "password"}
         )
     assert response.get_json()["expires_in"] == 65
     assert response.get_json()["refresh_expires_in"] == 2 * 24 * 3600

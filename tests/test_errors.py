@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from flask import url_for
 from sqlalchemy.exc import OperationalError
 
 from flask_api_tutorial import create_app, db
@@ -11,7 +12,7 @@ from flask_api_tutorial.api.auth import business
 from flask_api_tutorial.models import User
 from flask_api_tutorial.util.datetime_util import utc_now
 from flask_api_tutorial.util.jwt_util import encode_access_token
-from tests.util import EMAIL, PASSWORD, bearer, login_user
+from tests.util import EMAIL, PASSWORD, bearer, login_user, path_for
 
 NOT_FOUND = (
     "The requested URL was not found on the server. If you entered the URL manually "
@@ -28,16 +29,16 @@ def test_unknown_route(client, path):
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "allow"),
+    ("method", "endpoint", "allow"),
     [
-        ("get", "/api/v1/auth/register", {"POST", "OPTIONS"}),
-        ("get", "/api/v1/auth/login", {"POST", "OPTIONS"}),
-        ("delete", "/api/v1/auth/logout", {"POST", "OPTIONS"}),
-        ("post", "/api/v1/auth/user", {"GET", "HEAD", "OPTIONS"}),
+        ("get", "api.auth_register", {"POST", "OPTIONS"}),
+        ("get", "api.auth_login", {"POST", "OPTIONS"}),
+        ("delete", "api.auth_logout", {"POST", "OPTIONS"}),
+        ("post", "api.auth_user", {"GET", "HEAD", "OPTIONS"}),
     ],
 )
-def test_wrong_method(client, method, path, allow):
-    response = getattr(client, method)(path)
+def test_wrong_method(client, method, endpoint, allow):
+    response = getattr(client, method)(url_for(endpoint))
     assert response.status_code == 405
     assert response.content_type == "application/json"
     assert response.get_json() == {"message": "The method is not allowed for the requested URL."}
@@ -52,7 +53,7 @@ def test_oversized_body(client, db, as_json):
         if as_json
         else {"data": {"email": EMAIL, "password": big}}
     )
-    response = client.post("/api/v1/auth/register", **kwargs)
+    response = client.post(url_for("api.auth_register"), **kwargs)
     assert response.status_code == 413
     assert response.content_type == "application/json"
     assert response.get_json() == {
@@ -63,7 +64,9 @@ def test_oversized_body(client, db, as_json):
 
 def test_max_content_length_is_configurable(app, client):
     app.config["MAX_CONTENT_LENGTH"] = 2048
-    response = client.post("/api/v1/auth/login", json={"email": EMAIL, "password": "a" * 3000})
+    response = client.post(
+        url_for("api.auth_login"), json={"email": EMAIL, "password": "a" * 3000}
+    )
     assert response.status_code == 413
 
 
@@ -77,7 +80,7 @@ def test_max_content_length_is_configurable(app, client):
     ids=["text", "xml", "none"],
 )
 def test_unsupported_content_type(client, db, content_type, data):
-    response = client.post("/api/v1/auth/register", data=data, content_type=content_type)
+    response = client.post(url_for("api.auth_register"), data=data, content_type=content_type)
     assert response.status_code == 415
     assert response.get_json() == {
         "message": "Send the body as application/json, application/x-www-form-urlencoded "
@@ -93,7 +96,7 @@ def test_unsupported_content_type(client, db, content_type, data):
 )
 def test_malformed_json(client, data):
     response = client.post(
-        "/api/v1/auth/login", data=data.encode("latin-1"), content_type="application/json"
+        url_for("api.auth_login"), data=data.encode("latin-1"), content_type="application/json"
     )
     assert response.status_code == 400
     assert response.get_json() == {"message": "The request body is not valid JSON."}
@@ -102,7 +105,7 @@ def test_malformed_json(client, data):
 @pytest.mark.parametrize("body", [[EMAIL, PASSWORD], "text", 5, None, True])
 def test_json_body_not_an_object(client, body):
     response = client.post(
-        "/api/v1/auth/login", data=json.dumps(body), content_type="application/json"
+        url_for("api.auth_login"), data=json.dumps(body), content_type="application/json"
     )
     assert response.status_code == 400
     assert response.get_json() == {"message": "The JSON body must be an object."}
@@ -110,7 +113,7 @@ def test_json_body_not_an_object(client, body):
 
 def test_json_with_charset_and_vendor_type(client, user):
     response = client.post(
-        "/api/v1/auth/login",
+        url_for("api.auth_login"),
         data=f'{{"email": "{EMAIL}", "password": "{PASSWORD}"}}',
         content_type="application/json; charset=utf-8",
     )
@@ -161,7 +164,8 @@ def _signed_token(app):
 
 def test_database_unreachable_register_and_login(unreachable_app):
     client = unreachable_app.test_client()
-    for path in ("/api/v1/auth/register", "/api/v1/auth/login"):
+    for endpoint in ("api.auth_register", "api.auth_login"):
+        path = path_for(unreachable_app, endpoint)
         response = client.post(path, json={"email": EMAIL, "password": PASSWORD})
         assert response.status_code == 503
         assert response.get_json() == DB_DOWN
@@ -172,8 +176,8 @@ def test_database_unreachable_token_is_never_accepted(unreachable_app):
     token = _signed_token(unreachable_app)
     client = unreachable_app.test_client()
     for response in (
-        client.get("/api/v1/auth/user", headers=bearer(token)),
-        client.post("/api/v1/auth/logout", headers=bearer(token)),
+        client.get(path_for(unreachable_app, "api.auth_user"), headers=bearer(token)),
+        client.post(path_for(unreachable_app, "api.auth_logout"), headers=bearer(token)),
     ):
         assert response.status_code == 503
         assert response.get_json() == DB_DOWN
@@ -191,18 +195,19 @@ def test_operational_error_mid_request_is_503(client, user, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body"),
+    ("method", "endpoint", "body"),
     [
-        ("post", "/api/v1/auth/logout-all", None),
-        ("put", "/api/v1/auth/password", {"current_password": PASSWORD, "new_password": "x" * 9}),
-        ("post", "/api/v1/auth/refresh", {"refresh_token": "a.b.c"}),
+        ("post", "api.auth_logout_all", None),
+        ("put", "api.auth_password", {"current_password": PASSWORD, "new_password": "x" * 9}),
+        ("post", "api.auth_refresh", {"refresh_token": "a.b.c"}),
     ],
 )
-def test_database_unreachable_new_endpoints(unreachable_app, method, path, body):
+def test_database_unreachable_new_endpoints(unreachable_app, method, endpoint, body):
     token = _signed_token(unreachable_app)
     client = unreachable_app.test_client()
+    path = path_for(unreachable_app, endpoint)
     response = getattr(client, method)(path, json=body, headers=bearer(token))
-    if path.endswith("refresh"):
+    if endpoint == "api.auth_refresh":
         # A malformed refresh token is refused before any database work.
         assert response.status_code == 401
     else:
@@ -210,10 +215,10 @@ def test_database_unreachable_new_endpoints(unreachable_app, method, path, body)
         assert response.get_json() == DB_DOWN
 
 
-@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/user", "/api/v1/health"])
-def test_options_answers_204_with_allow(client, path):
+@pytest.mark.parametrize("endpoint", ["api.auth_login", "api.auth_user", "api.health"])
+def test_options_answers_204_with_allow(client, endpoint):
     """No body at all rather than an empty text/html one: every body is JSON."""
-    response = client.options(path)
+    response = client.options(url_for(endpoint))
     assert response.status_code == 204
     assert response.get_data() == b""
     assert "Content-Type" not in response.headers

@@ -16,8 +16,9 @@ import requests
 from sqlalchemy.engine import make_url
 
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
-from tests.servers import GunicornServer
-from tests.tcp_proxy import TcpProxy
+from tests.support.paths import AUTH_LOGIN, AUTH_LOGOUT, AUTH_REGISTER, AUTH_USER, HEALTH
+from tests.support.servers import GunicornServer
+from tests.support.tcp_proxy import TcpProxy
 from tests.util import EMAIL, LOGIN_FAILED, PASSWORD
 
 # The bounds the README documents: a request that needs an unreachable database
@@ -51,19 +52,19 @@ def test_silent_database_is_answered_503_in_bounded_time_and_heals(app, db, user
     url = make_url(TEST_DATABASE_URL)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
     instance = GunicornServer(_proxied(url, proxy), workers=1, threads=8).start()
-    base = instance.url + "/api/v1"
+    base = instance.url
     login = {"email": EMAIL, "password": PASSWORD}
     try:
-        token = _request("POST", base + "/auth/login", login)[0].json()["access_token"]
-        assert _request("GET", base + "/auth/user", token=token)[0].status_code == 200
+        token = _request("POST", base + AUTH_LOGIN, login)[0].json()["access_token"]
+        assert _request("GET", base + AUTH_USER, token=token)[0].status_code == 200
 
         proxy.silence()
         calls = [
-            lambda: _request("GET", base + "/health"),
-            lambda: _request("GET", base + "/auth/user", token=token),
-            lambda: _request("POST", base + "/auth/logout", token=token),
-            lambda: _request("POST", base + "/auth/login", login),
-            lambda: _request("POST", base + "/auth/register", {**login, "email": "b@b.io"}),
+            lambda: _request("GET", base + HEALTH),
+            lambda: _request("GET", base + AUTH_USER, token=token),
+            lambda: _request("POST", base + AUTH_LOGOUT, token=token),
+            lambda: _request("POST", base + AUTH_LOGIN, login),
+            lambda: _request("POST", base + AUTH_REGISTER, {**login, "email": "b@b.io"}),
         ]
         # Twice: first on pooled connections gone silent, then on new connections
         # (the pool was invalidated) that connect to a server that never answers.
@@ -76,13 +77,13 @@ def test_silent_database_is_answered_503_in_bounded_time_and_heals(app, db, user
         proxy.restore()
         # Same process, no restart: the next requests get new connections.
         assert instance.process.poll() is None
-        health, elapsed = _request("GET", base + "/health")
+        health, elapsed = _request("GET", base + HEALTH)
         assert health.status_code == 200
         assert elapsed < DATABASE_BOUND
         # Logged out or not, the token was never accepted unchecked.
-        response, _ = _request("GET", base + "/auth/user", token=token)
+        response, _ = _request("GET", base + AUTH_USER, token=token)
         assert response.status_code in (200, 401)
-        assert _request("POST", base + "/auth/login", login)[0].status_code == 200
+        assert _request("POST", base + AUTH_LOGIN, login)[0].status_code == 200
     finally:
         instance.stop()
         proxy.cut()
@@ -115,24 +116,24 @@ def served_through_redis_proxy(served_database):
 @pytest.mark.redis
 def test_silent_redis_answers_login_503_in_bounded_time_and_heals(served_through_redis_proxy):
     instance, proxy = served_through_redis_proxy
-    base = instance.url + "/api/v1"
+    base = instance.url
     wrong = {"email": EMAIL, "password": "wrong-password"}
-    assert _request("POST", base + "/auth/login", wrong)[0].json() == LOGIN_FAILED
-    token = _request("POST", base + "/auth/login", {**wrong, "password": PASSWORD})[0].json()
+    assert _request("POST", base + AUTH_LOGIN, wrong)[0].json() == LOGIN_FAILED
+    token = _request("POST", base + AUTH_LOGIN, {**wrong, "password": PASSWORD})[0].json()
 
     proxy.silence()
-    logins = [lambda: _request("POST", base + "/auth/login", wrong)] * 6
+    logins = [lambda: _request("POST", base + AUTH_LOGIN, wrong)] * 6
     for response, elapsed in _all_at_once(logins):
         assert response.status_code == 503, response.text
         assert response.json() == COUNTS_DOWN
         assert elapsed < COUNTS_BOUND
     # What needs no counts goes on: health, and the token check.
-    assert _request("GET", base + "/health")[0].status_code == 200
-    user, _ = _request("GET", base + "/auth/user", token=token["access_token"])
+    assert _request("GET", base + HEALTH)[0].status_code == 200
+    user, _ = _request("GET", base + AUTH_USER, token=token["access_token"])
     assert user.status_code == 200
 
     proxy.restore()
-    response, elapsed = _request("POST", base + "/auth/login", wrong)
+    response, elapsed = _request("POST", base + AUTH_LOGIN, wrong)
     assert response.status_code == 401
     assert response.json() == LOGIN_FAILED
     assert instance.process.poll() is None
@@ -142,7 +143,7 @@ def test_silent_redis_answers_login_503_in_bounded_time_and_heals(served_through
 def test_flapping_redis_never_gives_a_500_or_a_hang(served_through_redis_proxy):
     """Redis drops traffic every other 0.2 s while failed logins are counted."""
     instance, proxy = served_through_redis_proxy
-    url = instance.url + "/api/v1/auth/login"
+    url = instance.url + AUTH_LOGIN
     stop = threading.Event()
 
     def flap():

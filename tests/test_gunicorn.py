@@ -10,7 +10,8 @@ import pytest
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
 from tests.conftest import database_url
-from tests.servers import ROOT, GunicornServer
+from tests.support.paths import AUTH_REGISTER, HEALTH
+from tests.support.servers import ROOT, GunicornServer
 from tests.util import EMAIL
 
 START_TIMEOUT = 60
@@ -56,13 +57,13 @@ def test_access_log_has_no_query_string(served_database, tmp_path):
     server = GunicornServer(served_database, GUNICORN_ACCESS_LOG=str(access_log)).start()
     try:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        connection.request("GET", "/api/v1/health?email=a@b.io&password=hunter2-secret")
+        connection.request("GET", f"{HEALTH}?email=a@b.io&password=hunter2-secret")
         assert connection.getresponse().status == 200
         connection.close()
     finally:
         server.stop()
     lines = access_log.read_text().splitlines()
-    assert any('"GET /api/v1/health HTTP/1.1" 200' in line for line in lines), lines
+    assert any(f'"GET {HEALTH} HTTP/1.1" 200' in line for line in lines), lines
     assert "hunter2" not in access_log.read_text()
     assert "password" not in access_log.read_text()
 
@@ -72,7 +73,7 @@ def _post_chunked(server, body, chunk_size=8192):
     chunks = (body[i : i + chunk_size] for i in range(0, len(body), chunk_size))
     connection.request(
         "POST",
-        "/api/v1/auth/register",
+        AUTH_REGISTER,
         body=chunks,
         headers={"Content-Type": "application/json"},
         encode_chunked=True,

@@ -1,10 +1,13 @@
 """GET /api/v1/health."""
 
+from flask import url_for
+
 from flask_api_tutorial import create_app, db
+from tests.util import path_for
 
 
 def test_health_ok(client):
-    response = client.get("/api/v1/health")
+    response = client.get(url_for("api.health"))
     assert response.status_code == 200
     assert response.content_type == "application/json"
     assert response.get_json() == {"status": "ok", "database": "ok"}
@@ -14,7 +17,7 @@ def test_health_database_unreachable(tmp_path):
     url = f"sqlite:///{tmp_path / 'missing-folder' / 'db.sqlite'}"
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
-        response = app.test_client().get("/api/v1/health")
+        response = app.test_client().get(path_for(app, "api.health"))
         db.engine.dispose()
     assert response.status_code == 503
     assert response.get_json() == {
@@ -24,6 +27,6 @@ def test_health_database_unreachable(tmp_path):
 
 
 def test_health_is_documented(client):
-    operation = client.get("/api/v1/swagger.json").get_json()["paths"]["/health"]["get"]
+    operation = client.get(url_for("api.specs")).get_json()["paths"]["/health"]["get"]
     assert set(operation["responses"]) == {"200", "503"}
     assert operation["summary"]

@@ -16,13 +16,15 @@ from flask_api_tutorial.models import BlacklistedToken, User
 from tests.conftest import TEST_REDIS_URL, database_url
 from tests.util import (
     BAD_REQUEST,
-    EMAIL,
     LOGIN_FAILED,
     PASSWORD,
     TOKEN_INVALID,
+    add_user,
     assert_unauthorized,
     bearer,
+    change_password,
     login_user,
+    path_for,
     register_user,
 )
 
@@ -55,19 +57,10 @@ def test_password_with_nul_cannot_be_registered(client, db, password):
 
 def test_password_change_refuses_nul(client, user):
     token = login_user(client).get_json()["access_token"]
-    url = url_for("api.auth_password")
-    new = client.put(
-        url,
-        headers=bearer(token),
-        json={"current_password": PASSWORD, "new_password": "\x00" * 9},
-    )
+    new = change_password(client, token, PASSWORD, "\x00" * 9)
     assert new.status_code == 400
     assert new.get_json() == {"message": BAD_REQUEST, "errors": {"new_password": PASSWORD_RULE}}
-    current = client.put(
-        url,
-        headers=bearer(token),
-        json={"current_password": PASSWORD + "\x00" + PASSWORD, "new_password": "another-one"},
-    )
+    current = change_password(client, token, PASSWORD + "\x00" + PASSWORD, "another-one")
     assert current.status_code == 401
     assert current.get_json() == LOGIN_FAILED
     assert login_user(client).status_code == 200
@@ -127,8 +120,7 @@ def limited_client(request, tmp_path):
     )
     with app.app_context():
         _db.create_all()
-        _db.session.add(User(email=NFC_EMAIL, password=PASSWORD))
-        _db.session.commit()
+        add_user(email=NFC_EMAIL)
         yield app.test_client()
         limiter.reset()
         _db.session.remove()
@@ -137,7 +129,8 @@ def limited_client(request, tmp_path):
 
 
 def _guess(client, email=NFC_EMAIL, password="wrong-password"):
-    return client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    path = path_for(client.application, "api.auth_login")
+    return client.post(path, json={"email": email, "password": password})
 
 
 def test_lone_surrogate_email_is_400_before_the_limiter(limited_client):
@@ -206,8 +199,7 @@ def test_login_rehashes_a_password_made_at_another_cost(tmp_path):
     old = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "BCRYPT_LOG_ROUNDS": 4})
     with old.app_context():
         _db.create_all()
-        _db.session.add(User(email=EMAIL, password=PASSWORD))
-        _db.session.commit()
+        add_user()
         _db.engine.dispose()
     raised = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "BCRYPT_LOG_ROUNDS": 5})
     with raised.test_request_context():  # url_for in the helpers
@@ -268,11 +260,7 @@ def test_token_ended_while_waiting_for_the_lock_changes_nothing(app, client, db,
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(User, "lock_by_id", classmethod(lock_after_a_logout_all))
-        response = client.put(
-            url_for("api.auth_password"),
-            headers=bearer(token),
-            json={"current_password": PASSWORD, "new_password": "brand-new-password"},
-        )
+        response = change_password(client, token, PASSWORD, "brand-new-password")
     assert_unauthorized(response, "Token blacklisted. Please log in again.")
     assert login_user(client).status_code == 200
     assert login_user(client, password="brand-new-password").status_code == 401
@@ -297,7 +285,7 @@ class _BrokenChunks:
 
 def test_malformed_chunked_body_is_400_json(app):
     environ = create_environ(
-        "/api/v1/auth/register",
+        url_for("api.auth_register"),
         method="POST",
         headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
     )

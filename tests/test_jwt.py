@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 import pytest
+from flask import url_for
 
 from flask_api_tutorial.util.jwt_util import (
     TOKEN_EXPIRED,
@@ -66,7 +67,7 @@ def test_decode_wrong_key():
 
 def test_realm_is_a_config_value(app, client):
     app.config["WWW_AUTH_REALM"] = "api@example.org"
-    response = client.get("/api/v1/auth/user")
+    response = client.get(url_for("api.auth_user"))
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="api@example.org"'
 
 
@@ -82,7 +83,7 @@ def test_no_authorization_header_value_gives_a_5xx(client, user):
             cut = rng.randint(0, len(token))
             body = token[:cut] + body + token[cut:]
         value = (scheme + body).replace("\r", "").replace("\n", "")
-        response = client.get("/api/v1/auth/user", headers={"Authorization": value})
+        response = client.get(url_for("api.auth_user"), headers={"Authorization": value})
         assert response.status_code == 401, value
         assert response.headers["WWW-Authenticate"].startswith(REALM)
         assert "message" in response.get_json()

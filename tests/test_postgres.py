@@ -1,8 +1,7 @@
 """PostgreSQL in production shape: gunicorn instances, real races, an outage."""
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 import requests
@@ -12,11 +11,25 @@ from sqlalchemy.pool import NullPool
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
-from flask_api_tutorial.models import BlacklistedToken, User
+from flask_api_tutorial.models import User
 from tests.conftest import TEST_DATABASE_URL
-from tests.servers import GunicornServer
-from tests.tcp_proxy import TcpProxy
-from tests.util import EMAIL, PASSWORD, TOKEN_BLACKLISTED
+from tests.support.paths import (
+    AUTH_LOGIN,
+    AUTH_LOGOUT,
+    AUTH_REFRESH,
+    AUTH_REGISTER,
+    AUTH_USER,
+    HEALTH,
+)
+from tests.support.races import (
+    assert_one_logout,
+    assert_one_registration,
+    assert_one_wins,
+    release_together,
+)
+from tests.support.servers import GunicornServer
+from tests.support.tcp_proxy import TcpProxy
+from tests.util import EMAIL, PASSWORD, TOKEN_BLACKLISTED, path_for
 
 pytestmark = pytest.mark.postgres
 
@@ -51,81 +64,54 @@ def _get(url, path, token=None):
 
 
 def _login(url, email=EMAIL):
-    response = _post(url, "/api/v1/auth/login", {"email": email, "password": PASSWORD})
+    response = _post(url, AUTH_LOGIN, {"email": email, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
 
 
-def _at_once(count, send):
-    """Send ``count`` requests from ``count`` threads released together."""
-    barrier = threading.Barrier(count)
-
-    def one(index):
-        barrier.wait()
-        return send(index)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, range(count)))
-
-
 def test_20_registrations_of_one_email(app, db, server):
     body = {"email": EMAIL, "password": PASSWORD}
-    responses = _at_once(20, lambda _: _post(server.url, "/api/v1/auth/register", body))
-    assert Counter(r.status_code for r in responses) == {201: 1, 409: 19}
-    for response in responses:
-        if response.status_code == 409:
-            assert response.json() == {
-                "status": "fail",
-                "message": f"{EMAIL} is already registered",
-            }
-    assert db.session.scalar(db.select(db.func.count(User.id))) == 1
+    responses = release_together([lambda: _post(server.url, AUTH_REGISTER, body)] * 20)
+    assert_one_registration(responses, EMAIL, db)
 
 
 def test_20_logouts_of_one_token(app, db, user, server):
     token = _login(server.url)
-    responses = _at_once(20, lambda _: _post(server.url, "/api/v1/auth/logout", token=token))
-    assert Counter(r.status_code for r in responses) == {200: 1, 401: 19}
-    for response in responses:
-        if response.status_code == 401:
-            assert response.json() == {"message": TOKEN_BLACKLISTED}
-    assert db.session.scalar(db.select(db.func.count(BlacklistedToken.id))) == 1
+    responses = release_together([lambda: _post(server.url, AUTH_LOGOUT, token=token)] * 20)
+    assert_one_logout(responses, db)
 
 
 def test_100_registrations_of_distinct_emails(app, db, server):
     emails = [f"user{i:03d}@example.com" for i in range(100)]
-
-    def register(index):
-        body = {"email": emails[index], "password": PASSWORD}
-        return _post(server.url, "/api/v1/auth/register", body)
-
-    responses = _at_once(100, register)
+    bodies = [{"email": email, "password": PASSWORD} for email in emails]
+    responses = release_together([partial(_post, server.url, AUTH_REGISTER, b) for b in bodies])
     assert Counter(r.status_code for r in responses) == {201: 100}
     assert db.session.scalar(db.select(db.func.count(User.id))) == 100
-    tokens = _at_once(100, lambda index: _login(server.url, emails[index]))
+    tokens = release_together([partial(_login, server.url, email) for email in emails])
     assert len(set(tokens)) == 100
 
 
 def test_two_instances_share_users_and_revocations(app, db, server, other_server):
     a, b = server.url, other_server.url
-    response = _post(a, "/api/v1/auth/register", {"email": EMAIL, "password": PASSWORD})
+    response = _post(a, AUTH_REGISTER, {"email": EMAIL, "password": PASSWORD})
     assert response.status_code == 201
     token_from_a = response.json()["access_token"]
     # Registered on A: B sees the account, and accepts A's token.
     token_from_b = _login(b)
-    assert _get(b, "/api/v1/auth/user", token_from_a).json()["email"] == EMAIL
-    assert _get(a, "/api/v1/auth/user", token_from_b).status_code == 200
+    assert _get(b, AUTH_USER, token_from_a).json()["email"] == EMAIL
+    assert _get(a, AUTH_USER, token_from_b).status_code == 200
     # Logged out on A: refused by B at once, and by A.
-    assert _post(a, "/api/v1/auth/logout", token=token_from_a).status_code == 200
+    assert _post(a, AUTH_LOGOUT, token=token_from_a).status_code == 200
     for url in (b, a):
-        refused = _get(url, "/api/v1/auth/user", token_from_a)
+        refused = _get(url, AUTH_USER, token_from_a)
         assert refused.status_code == 401
         assert refused.json() == {"message": TOKEN_BLACKLISTED}
     # The other token is independent.
-    assert _get(a, "/api/v1/auth/user", token_from_b).status_code == 200
+    assert _get(a, AUTH_USER, token_from_b).status_code == 200
 
 
 def test_health(app, server):
-    response = _get(server.url, "/api/v1/health")
+    response = _get(server.url, HEALTH)
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
 
@@ -138,14 +124,14 @@ def test_database_outage_and_recovery(app, db, user):
     instance = GunicornServer(proxied_url, workers=1, threads=4).start()
     try:
         token = _login(instance.url)
-        assert _get(instance.url, "/api/v1/auth/user", token).status_code == 200
+        assert _get(instance.url, AUTH_USER, token).status_code == 200
 
         proxy.cut()
         for response in (
-            _get(instance.url, "/api/v1/health"),
-            _get(instance.url, "/api/v1/auth/user", token),
-            _post(instance.url, "/api/v1/auth/logout", token=token),
-            _post(instance.url, "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD}),
+            _get(instance.url, HEALTH),
+            _get(instance.url, AUTH_USER, token),
+            _post(instance.url, AUTH_LOGOUT, token=token),
+            _post(instance.url, AUTH_LOGIN, {"email": EMAIL, "password": PASSWORD}),
         ):
             # Answered, not hung (requests would raise after TIMEOUT), and never a 200.
             assert response.status_code == 503
@@ -157,8 +143,8 @@ def test_database_outage_and_recovery(app, db, user):
         proxy.restore()
         # Same process, no restart: the pool replaces the dead connections.
         assert instance.process.poll() is None
-        assert _get(instance.url, "/api/v1/health").status_code == 200
-        response = _get(instance.url, "/api/v1/auth/user", token)
+        assert _get(instance.url, HEALTH).status_code == 200
+        response = _get(instance.url, AUTH_USER, token)
         assert response.status_code == 200
         assert response.json()["email"] == EMAIL
     finally:
@@ -184,11 +170,13 @@ def test_idle_connection_killed_by_the_server_is_replaced_unseen(app, user):
             assert connection.exec_driver_sql("SELECT count(*) FROM site_user").scalar() == 1
         # Pinged connections are handed out idle: the token check's autocommit works.
         client = pinging.test_client()
-        login = client.post("/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD})
+        login = client.post(
+            path_for(pinging, "api.auth_login"), json={"email": EMAIL, "password": PASSWORD}
+        )
         token = login.get_json()["access_token"]
         for _ in range(3):
             response = client.get(
-                "/api/v1/auth/user", headers={"Authorization": f"Bearer {token}"}
+                path_for(pinging, "api.auth_user"), headers={"Authorization": f"Bearer {token}"}
             )
             assert response.status_code == 200
         _db.engine.dispose()
@@ -218,9 +206,9 @@ def test_engine_options_for_postgres(app, db):
 
 
 def test_10_concurrent_refreshes_of_one_token(app, db, user, server):
-    login = _post(server.url, "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD})
+    login = _post(server.url, AUTH_LOGIN, {"email": EMAIL, "password": PASSWORD})
     refresh = login.json()["refresh_token"]
-    responses = _at_once(
-        10, lambda _: _post(server.url, "/api/v1/auth/refresh", {"refresh_token": refresh})
+    responses = release_together(
+        [lambda: _post(server.url, AUTH_REFRESH, {"refresh_token": refresh})] * 10
     )
-    assert Counter(r.status_code for r in responses) == {200: 1, 401: 9}
+    assert_one_wins(responses, 200, 401)

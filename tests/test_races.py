@@ -5,26 +5,21 @@ the promise must hold in every round. On the code before the fixes these failed
 in most rounds (see the note of each test).
 """
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import pytest
 import requests
 
 from tests.conftest import TEST_DATABASE_URL
-from tests.servers import GunicornServer
-from tests.util import EMAIL, PASSWORD, TOKEN_BLACKLISTED
+from tests.support.paths import AUTH_LOGIN, AUTH_LOGOUT, AUTH_PASSWORD, AUTH_REFRESH
+from tests.support.races import assert_one_logout, assert_refresh_refused, release_together
+from tests.support.servers import GunicornServer
+from tests.util import EMAIL, LOGIN_FAILED, PASSWORD, TOKEN_BLACKLISTED
 
 pytestmark = pytest.mark.postgres
 
 TIMEOUT = 30
-LOGIN_FAILED = {"status": "fail", "message": "email or password does not match"}
-REFRESH_REFUSED = {
-    "Invalid refresh token. Please log in again.",
-    "Refresh token already used. Please log in again.",
-}
 
 
 @pytest.fixture(scope="module")
@@ -37,27 +32,15 @@ def server():
 
 def _post(server, path, json=None, token=None, method="POST"):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    url = f"{server.url}/api/v1/auth/{path}"
+    url = server.url + path
     return requests.request(method, url, json=json, headers=headers, timeout=TIMEOUT)
 
 
 def _login(server, password=PASSWORD):
-    response = _post(server, "login", {"email": EMAIL, "password": password})
+    response = _post(server, AUTH_LOGIN, {"email": EMAIL, "password": password})
     assert response.status_code == 200, response.text
     body = response.json()
     return body["access_token"], body["refresh_token"]
-
-
-def _at_once(*sends):
-    """Run each callable in its own thread, released together; return their responses."""
-    barrier = threading.Barrier(len(sends))
-
-    def run(send):
-        barrier.wait()
-        return send()
-
-    with ThreadPoolExecutor(max_workers=len(sends)) as pool:
-        return list(pool.map(run, sends))
 
 
 def test_two_logouts_with_one_refresh_token(server, user):
@@ -65,14 +48,9 @@ def test_two_logouts_with_one_refresh_token(server, user):
     for _ in range(10):
         access, refresh = _login(server)
         body = {"refresh_token": refresh}
-        responses = _at_once(
-            partial(_post, server, "logout", body, access),
-            partial(_post, server, "logout", body, access),
-        )
-        assert sorted(r.status_code for r in responses) == [200, 401], [r.text for r in responses]
-        refused = next(r for r in responses if r.status_code == 401)
-        assert refused.json() == {"message": TOKEN_BLACKLISTED}
-        assert _post(server, "refresh", body).status_code == 401
+        responses = release_together([partial(_post, server, AUTH_LOGOUT, body, access)] * 2)
+        assert_one_logout(responses)
+        assert _post(server, AUTH_REFRESH, body).status_code == 401
 
 
 def test_logout_racing_a_refresh_leaves_the_family_dead(server, user):
@@ -80,20 +58,20 @@ def test_logout_racing_a_refresh_leaves_the_family_dead(server, user):
     for _ in range(12):
         access, refresh = _login(server)
         body = {"refresh_token": refresh}
-        refreshed, logged_out = _at_once(
-            partial(_post, server, "refresh", body),
-            partial(_post, server, "logout", body, access),
+        refreshed, logged_out = release_together(
+            [
+                partial(_post, server, AUTH_REFRESH, body),
+                partial(_post, server, AUTH_LOGOUT, body, access),
+            ]
         )
         assert refreshed.status_code in (200, 401), refreshed.text
         assert logged_out.status_code == 200, logged_out.text
         if refreshed.status_code == 200:
             # The refresh went first; the logout waited for it and ended its new token.
             new_refresh = refreshed.json()["refresh_token"]
-            again = _post(server, "refresh", {"refresh_token": new_refresh})
-            assert again.status_code == 401
-            assert again.json()["message"] in REFRESH_REFUSED
+            assert_refresh_refused(_post(server, AUTH_REFRESH, {"refresh_token": new_refresh}))
         else:
-            assert refreshed.json()["message"] in REFRESH_REFUSED
+            assert_refresh_refused(refreshed)
 
 
 def test_two_password_changes_from_one_current_password(server, user):
@@ -102,12 +80,12 @@ def test_two_password_changes_from_one_current_password(server, user):
     for round_ in range(6):
         access, _ = _login(server, current)
         first, second = f"first-{round_}-password", f"second-{round_}-password"
-        responses = _at_once(
-            *[
+        responses = release_together(
+            [
                 partial(
                     _post,
                     server,
-                    "password",
+                    AUTH_PASSWORD,
                     {"current_password": current, "new_password": new},
                     access,
                     method="PUT",
@@ -124,9 +102,9 @@ def test_two_password_changes_from_one_current_password(server, user):
         lost = (second, first)[statuses.index(200)]
         # The acknowledged password is the one in force; the other and the old fail.
         login = {"email": EMAIL}
-        assert _post(server, "login", {**login, "password": acknowledged}).status_code == 200
-        assert _post(server, "login", {**login, "password": lost}).status_code == 401
-        assert _post(server, "login", {**login, "password": current}).status_code == 401
+        assert _post(server, AUTH_LOGIN, {**login, "password": acknowledged}).status_code == 200
+        assert _post(server, AUTH_LOGIN, {**login, "password": lost}).status_code == 401
+        assert _post(server, AUTH_LOGIN, {**login, "password": current}).status_code == 401
         current = acknowledged
 
 
@@ -138,15 +116,15 @@ def test_refresh_storms_in_one_family_never_deadlock(server, user):
     """
     for _ in range(15):
         _, first = _login(server)
-        second = _post(server, "refresh", {"refresh_token": first}).json()["refresh_token"]
+        second = _post(server, AUTH_REFRESH, {"refresh_token": first}).json()["refresh_token"]
         sends = [
-            partial(_post, server, "refresh", {"refresh_token": token})
+            partial(_post, server, AUTH_REFRESH, {"refresh_token": token})
             for token in [first, second] * 6
         ]
-        responses = _at_once(*sends)
+        responses = release_together(sends)
         counts = Counter(r.status_code for r in responses)
         assert set(counts) <= {200, 401}, [r.text for r in responses if r.status_code >= 500]
         assert counts[200] <= 1
         for response in responses:
             if response.status_code == 401:
-                assert response.json()["message"] in REFRESH_REFUSED
+                assert_refresh_refused(response)

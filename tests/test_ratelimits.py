@@ -11,8 +11,9 @@ from flask_api_tutorial import db as _db
 from flask_api_tutorial.config import ConfigError
 from flask_api_tutorial.models import User
 from tests.conftest import TEST_REDIS_URL, database_url
-from tests.servers import GunicornServer
-from tests.util import EMAIL, LOGIN_FAILED, PASSWORD
+from tests.support.paths import AUTH_LOGIN
+from tests.support.servers import GunicornServer
+from tests.util import EMAIL, LOGIN_FAILED, PASSWORD, add_user, path_for
 
 ACCOUNT_LOCKED = {"message": "Too many failed logins for this account. Try again later."}
 ADDRESS_LIMITED = {"message": "Too many requests from this address. Try again later."}
@@ -53,15 +54,14 @@ def app(make_app):
     """Return a rate-limited app with the default limits and a registered user."""
     app = make_app()
     with app.app_context():
-        _db.session.add(User(email=EMAIL, password=PASSWORD))
-        _db.session.commit()
+        add_user()
         yield app
         _db.session.remove()
 
 
 def _login(client, password="wrong-password", address="127.0.0.2", email=EMAIL, **headers):
     return client.post(
-        "/api/v1/auth/login",
+        path_for(client.application, "api.auth_login"),
         json={"email": email, "password": password},
         environ_base={"REMOTE_ADDR": address},
         headers=headers,
@@ -141,7 +141,7 @@ def test_register_is_limited_per_address(make_app):
 
     def register(index, address="127.0.0.2"):
         return client.post(
-            "/api/v1/auth/register",
+            path_for(app, "api.auth_register"),
             json={"email": f"new{index}@example.com", "password": PASSWORD},
             environ_base={"REMOTE_ADDR": address},
         )
@@ -160,7 +160,7 @@ def test_limits_can_be_turned_off(make_app):
 
 def _served_login(server):
     return requests.post(
-        server.url + "/api/v1/auth/login",
+        server.url + AUTH_LOGIN,
         json={"email": EMAIL, "password": "wrong-password"},
         timeout=30,
     )
@@ -207,8 +207,7 @@ def test_all_attempts_per_account_are_counted_up_front(make_app):
         RATELIMIT_LOGIN_ACCOUNT="100 per minute", RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS="3 per minute"
     )
     with app.app_context():
-        _db.session.add(User(email=EMAIL, password=PASSWORD))
-        _db.session.commit()
+        add_user()
     client = app.test_client()
     statuses = [_login(client, password=PASSWORD).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
@@ -222,8 +221,7 @@ def test_counts_lost_after_the_answer_give_503_with_every_header(make_app, monke
 
     app = make_app(CORS_ORIGINS="https://app.example.com")
     with app.app_context():
-        _db.session.add(User(email=EMAIL, password=PASSWORD))
-        _db.session.commit()
+        add_user()
     strategy = limiter.limiter
     original_hit = strategy.hit
 
@@ -234,7 +232,7 @@ def test_counts_lost_after_the_answer_give_503_with_every_header(make_app, monke
 
     monkeypatch.setattr(strategy, "hit", hit)
     response = app.test_client().post(
-        "/api/v1/auth/login",
+        path_for(app, "api.auth_login"),
         json={"email": EMAIL, "password": "wrong-password"},
         headers={"Origin": "https://app.example.com"},
     )

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, GunicornServer
+from tests.support.paths import API
+from tests.support.servers import ROOT, GunicornServer
 
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
@@ -38,8 +39,8 @@ def readme_examples():
 def test_the_readme_has_examples_for_every_endpoint():
     commands = "\n".join(command for command, _, _ in readme_examples())
     for path in ("register", "login", "user", "logout", "refresh", "logout-all", "password"):
-        assert re.search(rf"curl [^\n]*\S*/api/v1/auth/{path}\b", commands), f"curl {path}"
-        assert re.search(rf"http [^\n]*:5000/api/v1/auth/{path}\b", commands), f"httpie {path}"
+        assert re.search(rf"curl [^\n]*\S*{API}/auth/{path}\b", commands), f"curl {path}"
+        assert re.search(rf"http [^\n]*:5000{API}/auth/{path}\b", commands), f"httpie {path}"
 
 
 @pytest.fixture

@@ -1,21 +1,22 @@
 """The OpenAPI document and Swagger UI."""
 
 import pytest
+from flask import url_for
 
 
 @pytest.fixture
 def spec(client):
-    response = client.get("/api/v1/swagger.json")
+    response = client.get(url_for("api.specs"))
     assert response.status_code == 200
     return response.get_json()
 
 
 def test_swagger_ui_is_served_with_local_assets(client):
-    response = client.get("/api/v1/ui")
+    response = client.get(url_for("api.doc"))
     assert response.status_code == 200
     assert response.content_type.startswith("text/html")
     page = response.get_data(as_text=True)
-    assert "/api/v1/swagger.json" in page
+    assert url_for("api.specs") in page
     assert "//cdn" not in page and "unpkg" not in page
     with client.get("/swaggerui/swagger-ui-bundle.js") as asset:
         assert asset.status_code == 200

@@ -2,6 +2,9 @@
 
 from flask import url_for
 
+from flask_api_tutorial import db
+from flask_api_tutorial.models import User
+
 EMAIL = "new_user@email.com"
 ADMIN_EMAIL = "admin_user@email.com"
 PASSWORD = "test1234"
@@ -11,7 +14,28 @@ UNAUTHORIZED = {"message": "Unauthorized"}
 TOKEN_EXPIRED = "Access token expired. Please log in again."
 TOKEN_BLACKLISTED = "Token blacklisted. Please log in again."
 TOKEN_INVALID = "Invalid token. Please log in again."
+REFRESH_INVALID = "Invalid refresh token. Please log in again."
+REFRESH_EXPIRED = "Refresh token expired. Please log in again."
+REFRESH_REUSED = "Refresh token already used. Please log in again."
 LOGIN_FAILED = {"status": "fail", "message": "email or password does not match"}
+
+
+def add_user(email=EMAIL, password=PASSWORD, admin=False):
+    """Add a user to the database of the current app context, commit, and return it."""
+    user = User(email=email, password=password, admin=admin)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def path_for(app, endpoint, **values):
+    """Return url_for(endpoint) for an app that has no request context pushed.
+
+    pytest-flask pushes one for the ``app`` fixture only; tests that build their own
+    app (another configuration) ask it through this.
+    """
+    with app.test_request_context():
+        return url_for(endpoint, **values)
 
 
 def challenge(message):
@@ -19,9 +43,13 @@ def challenge(message):
     return f'{REALM}, error="invalid_token", error_description="{message}"'
 
 
-def _body(email, password, as_json):
-    data = {"email": email, "password": password}
+def _as(data, as_json):
+    """Return the test client's keyword argument that sends ``data`` as JSON or a form."""
     return {"json": data} if as_json else {"data": data}
+
+
+def _body(email, password, as_json):
+    return _as({"email": email, "password": password}, as_json)
 
 
 def register_user(client, email=EMAIL, password=PASSWORD, as_json=False):
@@ -44,9 +72,31 @@ def get_user(client, access_token):
     return client.get(url_for("api.auth_user"), headers=bearer(access_token))
 
 
-def logout_user(client, access_token):
-    """POST /auth/logout with a bearer token."""
-    return client.post(url_for("api.auth_logout"), headers=bearer(access_token))
+def logout_user(client, access_token, refresh_token=None, as_json=True):
+    """POST /auth/logout with a bearer token, and a refresh token to revoke if given."""
+    body = {} if refresh_token is None else _as({"refresh_token": refresh_token}, as_json)
+    return client.post(url_for("api.auth_logout"), headers=bearer(access_token), **body)
+
+
+def refresh_tokens(client, refresh_token, as_json=True):
+    """POST /auth/refresh: trade ``refresh_token`` for a new pair (JSON or a form)."""
+    return client.post(
+        url_for("api.auth_refresh"), **_as({"refresh_token": refresh_token}, as_json)
+    )
+
+
+def logout_all(client, access_token):
+    """POST /auth/logout-all with a bearer token."""
+    return client.post(url_for("api.auth_logout_all"), headers=bearer(access_token))
+
+
+def change_password(client, access_token, current, new):
+    """PUT /auth/password with a bearer token."""
+    return client.put(
+        url_for("api.auth_password"),
+        json={"current_password": current, "new_password": new},
+        headers=bearer(access_token),
+    )
 
 
 def assert_token_response(response, status, message, expires_in=900):

@@ -1,6 +1,6 @@
 """Run a command (the test suite) against a fresh PostgreSQL database, then drop it.
 
-    python -m tests.run_postgres pytest [args...]
+    python -m tests.support.run_postgres pytest [args...]
 
 The server is $POSTGRES_ADMIN_URL (default: the local server as user postgres).
 When it cannot be reached the run is skipped with a message, unless

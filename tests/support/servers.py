@@ -8,9 +8,9 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.tcp_proxy import free_port
+from tests.support.tcp_proxy import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "served-tests-secret-key-0123456789abcdef"
 START_TIMEOUT = 60
 
