@@ -115,27 +115,30 @@ def prepare_database(database_url):
     """Create the tables (empty) in ``database_url``."""
     sys.path.insert(0, str(ROOT / "src"))
     from flask_api_tutorial import create_app, db
+    from flask_api_tutorial.database import dispose_engines
 
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
     with app.app_context():
         db.drop_all()
         db.create_all()
-        db.engine.dispose()
+        dispose_engines()
 
 
 def drop_tables(database_url):
     """Drop the benchmark's tables."""
     from flask_api_tutorial import create_app, db
+    from flask_api_tutorial.database import dispose_engines
 
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
     with app.app_context():
         db.drop_all()
-        db.engine.dispose()
+        dispose_engines()
 
 
 def fill_blacklist(database_url, rows):
     """Insert ``rows`` revoked-token rows directly (not through the API)."""
     from flask_api_tutorial import create_app, db
+    from flask_api_tutorial.database import dispose_engines
 
     # No statement timeout: a million-row insert is expected to take a while.
     app = create_app(
@@ -158,7 +161,7 @@ def fill_blacklist(database_url, rows):
             )
             connection.exec_driver_sql("ANALYZE")
     with app.app_context():
-        db.engine.dispose()
+        dispose_engines()
 
 
 # Clients

@@ -10,6 +10,7 @@ import pytest
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
+from flask_api_tutorial.database import dispose_engines
 from tests.util import ADMIN_EMAIL, add_user
 
 # The PostgreSQL run of the suite sets TEST_DATABASE_URL; otherwise each test gets
@@ -66,7 +67,7 @@ def app(tmp_path):
         yield app
         _db.session.remove()
         _db.drop_all()
-        _db.engine.dispose()
+        dispose_engines()
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def served_database(tmp_path):
     with setup.app_context():
         _db.session.remove()
         _db.drop_all()
-        _db.engine.dispose()
+        dispose_engines()
 
 
 @pytest.fixture

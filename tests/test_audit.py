@@ -57,10 +57,10 @@ def test_logout_and_rejected_tokens(app, client, db, user, audit_lines):
         user.public_id, False, app.config["SECRET_KEY"], timedelta(seconds=-1), utc_now()
     )
     get_user(client, expired)
-    _, logout, blacklisted, invalid, expired_line = audit_lines()
+    _, logout, revoked, invalid, expired_line = audit_lines()
     assert logout == f"event=logout public_id={user.public_id} ip=127.0.0.1"
-    assert blacklisted == (
-        f"event=token_rejected reason=blacklisted public_id={user.public_id} ip=127.0.0.1"
+    assert revoked == (
+        f"event=token_rejected reason=revoked public_id={user.public_id} ip=127.0.0.1"
     )
     assert invalid == "event=token_rejected reason=invalid public_id=- ip=127.0.0.1"
     assert expired_line == "event=token_rejected reason=expired public_id=- ip=127.0.0.1"

@@ -5,6 +5,7 @@ from flask import url_for
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
+from flask_api_tutorial.database import dispose_engines
 from tests.util import bearer, login_user, path_for
 
 ALLOWED = "https://app.example.com"
@@ -25,7 +26,7 @@ def cors_app(tmp_path):
         _db.create_all()
         yield app
         _db.session.remove()
-        _db.engine.dispose()
+        dispose_engines()
 
 
 def _preflight(client, origin):

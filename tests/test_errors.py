@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 
 from flask_api_tutorial import create_app, db
 from flask_api_tutorial.api.auth import business
+from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import User
 from flask_api_tutorial.util.datetime_util import utc_now
 from flask_api_tutorial.util.jwt_util import encode_access_token
@@ -149,7 +150,7 @@ def unreachable_app(tmp_path):
     with app.app_context():
         yield app
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 DB_DOWN = {"message": "Service unavailable: the database cannot be reached."}

@@ -179,7 +179,7 @@ def test_deadline_cuts_a_command_still_waiting_and_spares_idle_ones():
     """The watcher closes only a connection whose command is in flight past its deadline."""
     import psycopg
 
-    from flask_api_tutorial.util.pool_util import CommandDeadline
+    from flask_api_tutorial.database import CommandDeadline
 
     deadline = CommandDeadline(seconds=0.3, ping_seconds=0.3, interval=0.05)
     dsn = make_url(TEST_DATABASE_URL).set(drivername="postgresql").render_as_string(False)

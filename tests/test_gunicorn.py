@@ -9,6 +9,7 @@ import pytest
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
+from flask_api_tutorial.database import dispose_engines
 from tests.conftest import database_url
 from tests.support.paths import AUTH_REGISTER, HEALTH
 from tests.support.servers import ROOT, GunicornServer
@@ -105,7 +106,7 @@ def test_chunked_body_over_the_limit_is_413(served_database, extra):
     with create_app("testing", {"SQLALCHEMY_DATABASE_URI": served_database}).app_context():
         emails = _db.session.scalars(_db.text("SELECT email FROM site_user")).all()
         _db.session.remove()
-        _db.engine.dispose()
+        dispose_engines()
     assert sorted(emails) == ["chunked@example.com", EMAIL]
 
 
@@ -117,4 +118,4 @@ def test_sqlite_syncs_every_commit(tmp_path):
         # 2 is FULL: the write-ahead log is synced on every commit.
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     with app.app_context():
-        _db.engine.dispose()
+        dispose_engines()

@@ -2,7 +2,8 @@
 
 from flask import url_for
 
-from flask_api_tutorial import create_app, db
+from flask_api_tutorial import create_app
+from flask_api_tutorial.database import dispose_engines
 from tests.util import path_for
 
 
@@ -18,7 +19,7 @@ def test_health_database_unreachable(tmp_path):
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         response = app.test_client().get(path_for(app, "api.health"))
-        db.engine.dispose()
+        dispose_engines()
     assert response.status_code == 503
     assert response.get_json() == {
         "message": "Service unavailable: the database cannot be reached."

@@ -12,6 +12,7 @@ from werkzeug.test import create_environ, run_wsgi_app
 
 from flask_api_tutorial import create_app, limiter
 from flask_api_tutorial import db as _db
+from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import BlacklistedToken, User
 from tests.conftest import TEST_REDIS_URL, database_url
 from tests.util import (
@@ -125,7 +126,7 @@ def limited_client(request, tmp_path):
         limiter.reset()
         _db.session.remove()
         _db.drop_all()
-        _db.engine.dispose()
+        dispose_engines()
 
 
 def _guess(client, email=NFC_EMAIL, password="wrong-password"):
@@ -200,7 +201,7 @@ def test_login_rehashes_a_password_made_at_another_cost(tmp_path):
     with old.app_context():
         _db.create_all()
         add_user()
-        _db.engine.dispose()
+        dispose_engines()
     raised = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "BCRYPT_LOG_ROUNDS": 5})
     with raised.test_request_context():  # url_for in the helpers
         client = raised.test_client()
@@ -211,7 +212,7 @@ def test_login_rehashes_a_password_made_at_another_cost(tmp_path):
         assert login_user(client).status_code == 200
         _db.session.remove()
         _db.drop_all()
-        _db.engine.dispose()
+        dispose_engines()
 
 
 def test_rehash_never_overwrites_a_newer_password(app, db, user):

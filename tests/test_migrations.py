@@ -7,6 +7,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
 from flask_api_tutorial import create_app, db
+from flask_api_tutorial.database import dispose_engines
 from tests.conftest import database_url
 
 TABLES = {"alembic_version", "site_user", "token_blacklist", "refresh_token"}
@@ -23,7 +24,7 @@ def empty_app(tmp_path):
         db.drop_all()
         with db.engine.begin() as connection:
             connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        db.engine.dispose()
+        dispose_engines()
 
 
 def _differences():

@@ -11,6 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
+from flask_api_tutorial.database import autocommit_engine, dispose_engines
 from flask_api_tutorial.models import User
 from tests.conftest import TEST_DATABASE_URL
 from tests.support.paths import (
@@ -153,22 +154,32 @@ def test_database_outage_and_recovery(app, db, user):
 
 
 def test_idle_connection_killed_by_the_server_is_replaced_unseen(app, user):
-    """A connection that idled through its own death is pinged and replaced on checkout."""
+    """A connection that idled through its own death is pinged and replaced on checkout.
+
+    In both pools: the transactions' and the token check's (autocommit) one.
+    """
     pinging = create_app(
         "testing", {"SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL, "DB_PING_AFTER_IDLE_SECONDS": 0}
     )
     with pinging.app_context():
-        with _db.engine.connect() as connection:
-            backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        # The pooled connection is idle now; the server ends it, as a restart would.
+        engines = [_db.engine, autocommit_engine()]
+        assert engines[0] is not engines[1]
+        backends = []
+        for engine in engines:
+            with engine.connect() as connection:
+                backends.append(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+        # The pooled connections are idle now; the server ends them, as a restart would.
         admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
         with admin.connect() as connection:
-            connection.exec_driver_sql(f"SELECT pg_terminate_backend({backend})")
+            for backend in backends:
+                connection.exec_driver_sql(f"SELECT pg_terminate_backend({backend})")
         admin.dispose()
-        with _db.engine.connect() as connection:
-            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != backend
-            assert connection.exec_driver_sql("SELECT count(*) FROM site_user").scalar() == 1
-        # Pinged connections are handed out idle: the token check's autocommit works.
+        for engine in engines:
+            with engine.connect() as connection:
+                backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                assert backend not in backends
+                assert connection.exec_driver_sql("SELECT count(*) FROM site_user").scalar() == 1
+        # Replaced connections serve: a login (transactions) and token checks (autocommit).
         client = pinging.test_client()
         login = client.post(
             path_for(pinging, "api.auth_login"), json={"email": EMAIL, "password": PASSWORD}
@@ -179,7 +190,7 @@ def test_idle_connection_killed_by_the_server_is_replaced_unseen(app, user):
                 path_for(pinging, "api.auth_user"), headers={"Authorization": f"Bearer {token}"}
             )
             assert response.status_code == 200
-        _db.engine.dispose()
+        dispose_engines()
 
 
 def test_statement_timeout_answers_503():
@@ -192,7 +203,7 @@ def test_statement_timeout_answers_503():
     )
     with slow_app.app_context():
         response = slow_app.test_client().get("/slow")
-        _db.engine.dispose()
+        dispose_engines()
     assert response.status_code == 503
     assert response.get_json() == DB_DOWN
 

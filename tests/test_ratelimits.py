@@ -9,6 +9,7 @@ import requests
 from flask_api_tutorial import create_app, limiter
 from flask_api_tutorial import db as _db
 from flask_api_tutorial.config import ConfigError
+from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import User
 from tests.conftest import TEST_REDIS_URL, database_url
 from tests.support.paths import AUTH_LOGIN
@@ -46,7 +47,7 @@ def make_app(request, tmp_path):
     limiter.reset()
     with created[0].app_context():
         _db.drop_all()
-        _db.engine.dispose()
+        dispose_engines()
 
 
 @pytest.fixture

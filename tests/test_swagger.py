@@ -84,3 +84,29 @@ def test_form_fields_are_documented(spec):
     assert not optional.get("required", False)
     register = {p["name"]: p for p in spec["paths"]["/auth/register"]["post"]["parameters"]}
     assert register["password"]["minLength"] == 8
+
+
+def test_operation_ids_stay_what_generated_clients_call(spec):
+    ids = {
+        (path, method): operation["operationId"]
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+    }
+    assert ids == {
+        ("/auth/register", "post"): "post_register_user",
+        ("/auth/login", "post"): "post_login_user",
+        ("/auth/user", "get"): "get_get_user",
+        ("/auth/logout", "post"): "post_logout_user",
+        ("/auth/refresh", "post"): "post_refresh_tokens",
+        ("/auth/logout-all", "post"): "post_logout_everywhere",
+        ("/auth/password", "put"): "put_change_password",
+        ("/health", "get"): "get_health",
+    }
+
+
+def test_description_names_every_operation(spec):
+    description = spec["info"]["description"]
+    for words in ("Register", "log in", "current user", "refresh", "log out", "everywhere"):
+        assert words in description
+    assert "password" in description and "Bearer" in description

@@ -99,7 +99,7 @@ def change_password(client, access_token, current, new):
     )
 
 
-def assert_token_response(response, status, message, expires_in=900):
+def assert_token_response(response, status, message, expires_in=5):
     """Check a register/login success: status, body, no-store headers."""
     assert response.status_code == status
     body = response.get_json()

@@ -1,24 +1,13 @@
 """Flask API with JWT-based authentication: the application factory and its extensions."""
 
-import os
-from pathlib import Path
-
 from flask import Flask
-from flask.sessions import SessionInterface
+from flask.json.provider import DefaultJSONProvider
 from flask_bcrypt import Bcrypt
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
-
-from flask_api_tutorial.config import (
-    DEFAULT_CONFIG,
-    engine_options,
-    get_config,
-    settings_from_environ,
-    validate,
-)
 
 # Named constraints, so that migrations can drop them on every database.
 NAMING_CONVENTION = {
@@ -40,18 +29,23 @@ bcrypt = Bcrypt()
 # as under gunicorn. Each create_app() re-initialises it for the newest app.
 limiter = Limiter(key_func=get_remote_address)
 
-SQLITE_FILENAME = "flask_api_tutorial.db"
 
+class JSONProvider(DefaultJSONProvider):
+    """JSON bodies in one style, as Flask-RESTx writes them: `{"a": 1, "b": 2}`.
 
-class NoCookieSessions(SessionInterface):
-    """Never open or save a cookie session: `flask.session` stays a null session."""
+    Fields keep the order the contract lists them in; in debug mode, indented by
+    four spaces, as Flask-RESTx indents its own.
+    """
 
-    def open_session(self, app, request):
-        """Return None, so that Flask uses its null session."""
-        return None
+    sort_keys = False
 
-    def save_session(self, app, session, response):
-        """Set no cookie."""
+    def response(self, *args, **kwargs):
+        """Serialize like Flask's jsonify, with spaces after `,` and `:`."""
+        obj = self._prepare_response_obj(args, kwargs)
+        indent = 4 if self._app.debug else None
+        return self._app.response_class(
+            f"{self.dumps(obj, indent=indent)}\n", mimetype=self.mimetype
+        )
 
 
 def create_app(config_name=None, test_config=None):
@@ -60,48 +54,19 @@ def create_app(config_name=None, test_config=None):
     ``test_config`` overrides settings after the environment has been read; the test
     suite uses it to choose its database.
     """
-    config_name = config_name or os.environ.get("FLASK_CONFIG") or DEFAULT_CONFIG
-    config_class = get_config(config_name)
+    from flask_api_tutorial import api, audit, cli, config, database, hardening, models  # noqa: F401
+    from flask_api_tutorial.api import ratelimits
 
     app = Flask("flask_api_tutorial")
-    app.json.sort_keys = False  # bodies read in the order the contract lists fields
-    # A stateless token API: no cookie sessions to open and sign on every request.
-    app.session_interface = NoCookieSessions()
-    app.config.from_object(config_class)
-    app.config.update(settings_from_environ(config_name))
-    app.config.update(test_config or {})
-    app.config["CONFIG_NAME"] = config_name
-    if not app.config["SQLALCHEMY_DATABASE_URI"]:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-        db_file = Path(app.instance_path) / SQLITE_FILENAME
-        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_file}"
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
-    validate(config_name, app.config)
-
-    from flask_api_tutorial import models, security  # noqa: F401  (models: the tables)
-    from flask_api_tutorial.api import api, api_bp, ratelimits
-    from flask_api_tutorial.api.errors import register_error_handlers
-    from flask_api_tutorial.audit import configure_audit_logger
-    from flask_api_tutorial.cli import register_cli
-    from flask_api_tutorial.util.pool_util import configure_pool
-    from flask_api_tutorial.util.sqlite_util import configure_sqlite
-
-    db.init_app(app)
-    with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            configure_sqlite(db.engine)
-        else:
-            configure_pool(db.engine, app.config)
-    # Flask-Migrate's convention, and the tutorial's: ./migrations of the working
-    # directory (the checkout), so that a non-editable install finds them too.
-    migrate.init_app(app, db)
+    app.json = JSONProvider(app)
+    config.init_app(app, config_name, test_config)
+    database.init_app(app)
     bcrypt.init_app(app)
-    security.init_app(app)
-    # After security: its after_request hooks then run after the limiter's, so a
-    # 503 that replaces a response there still gets CORS and security headers.
+    hardening.init_app(app)
+    api.init_app(app)
+    # Last: its after_request hooks then run first, so a 503 that replaces a
+    # response there still gets the CORS and security headers of the others.
     ratelimits.init_app(app)
-    configure_audit_logger()
-    app.register_blueprint(api_bp)
-    register_error_handlers(app, api)
-    register_cli(app)
+    audit.init_app(app)
+    cli.init_app(app)
     return app

@@ -33,7 +33,7 @@ def _value(value):
     return json.dumps(text)
 
 
-def configure_audit_logger():
+def init_app(app):
     """Give the audit logger a stderr handler at INFO unless one is configured.
 
     gunicorn and `flask run` leave the root logger without handlers, so INFO lines

@@ -64,7 +64,7 @@ def _shell_context():
     }
 
 
-def register_cli(app):
+def init_app(app):
     """Attach the commands and the shell context to ``app``."""
     app.cli.add_command(add_user)
     app.cli.add_command(purge_tokens)

@@ -1,4 +1,10 @@
-"""Configuration classes and the one place where the environment overrides them."""
+"""Configuration: the classes' values, the environment's overrides, and their checks.
+
+``init_app`` loads them into app.config once, at start-up, together with the values
+derived from them (the token lifetimes as timedeltas, the refresh-token key), which
+the rest of the code reads from there: a setting changed in app.config afterwards
+does not change what was derived from it.
+"""
 
 import os
 from datetime import timedelta
@@ -6,6 +12,8 @@ from datetime import timedelta
 from limits import parse_many
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from flask_api_tutorial.util.jwt_util import refresh_key
 
 CONFIG_NAMES = ("development", "testing", "production")
 DEFAULT_CONFIG = "development"
@@ -51,9 +59,10 @@ class Config:
     DB_POOL_TIMEOUT = 5
     DB_CONNECT_TIMEOUT = 3
     DB_STATEMENT_TIMEOUT_MS = 5000
-    # A pooled connection idle this long is pinged before use (see pool_util.py).
+    # A pooled connection idle this long is pinged before use (see database.py).
     DB_PING_AFTER_IDLE_SECONDS = 1
-    # Rate limits (Flask-Limiter): see api/ratelimits.py. Counts live in memory
+    # Rate limits (Flask-Limiter): declared beside the routes (api/auth/endpoints.py),
+    # answered by api/ratelimits.py. Counts live in memory
     # (per process) unless RATELIMIT_STORAGE_URI names Redis.
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
@@ -94,9 +103,11 @@ class DevelopmentConfig(Config):
 
 
 class TestingConfig(Config):
-    """Test suite: needs nothing from the environment."""
+    """Test suite: needs nothing from the environment; 5-second tokens, as the tutorial's."""
 
     TESTING = True
+    TOKEN_EXPIRE_MINUTES = 0
+    TOKEN_EXPIRE_SECONDS = 5
     SECRET_KEY = "testing-secret-key-that-is-at-least-32-bytes-long"
     # Tests of the limits turn them on; the rest would trip over them.
     RATELIMIT_ENABLED = False
@@ -150,6 +161,22 @@ _INT_SETTINGS = {
     "DB_STATEMENT_TIMEOUT_MS": (0, None),
     "TRUSTED_PROXY_COUNT": (0, 10),
 }
+
+
+def init_app(app, config_name=None, test_config=None):
+    """Load ``config_name`` (default: $FLASK_CONFIG, else development) into app.config.
+
+    The environment overrides the class's values, ``test_config`` (the test suite's
+    database, mostly) overrides both; the result is checked, then the derived
+    values are added.
+    """
+    config_name = config_name or os.environ.get("FLASK_CONFIG") or DEFAULT_CONFIG
+    app.config.from_object(get_config(config_name))
+    app.config.update(settings_from_environ(config_name))
+    app.config.update(test_config or {})
+    app.config["CONFIG_NAME"] = config_name
+    validate(config_name, app.config)
+    app.config.update(derived_settings(app.config))
 
 
 def get_config(config_name):
@@ -208,32 +235,6 @@ def _parse_int(name, raw, lowest, highest):
     return value
 
 
-def engine_options(config):
-    """Return SQLALCHEMY_ENGINE_OPTIONS for the configured database.
-
-    For PostgreSQL the pool is bounded, and connects and statements have time
-    limits; connections that idled through a database restart are replaced by the
-    ping of util/pool_util.py (set up by the factory) instead of failing requests.
-    """
-    uri = config["SQLALCHEMY_DATABASE_URI"]
-    # Errors never show statement parameters: they may hold password hashes.
-    if not uri.startswith("postgresql"):
-        # A local file: no connection to lose, so no ping to pay on every checkout.
-        return {"hide_parameters": True}
-    return {
-        "hide_parameters": True,
-        "pool_size": config["DB_POOL_SIZE"],
-        "max_overflow": config["DB_MAX_OVERFLOW"],
-        "pool_timeout": config["DB_POOL_TIMEOUT"],
-        "pool_recycle": 1800,
-        "connect_args": {
-            "connect_timeout": config["DB_CONNECT_TIMEOUT"],
-            "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}",
-            "application_name": "flask_api_tutorial",
-        },
-    }
-
-
 def check_environment(environ=None):
     """Raise ConfigError if the environment's configuration would stop create_app().
 
@@ -249,7 +250,7 @@ def check_environment(environ=None):
     return config_name, config
 
 
-def token_lifetime(config):
+def _access_token_lifetime(config):
     """Return the access-token lifetime that the three TOKEN_EXPIRE_* settings add up to."""
     return timedelta(
         hours=config["TOKEN_EXPIRE_HOURS"],
@@ -258,14 +259,18 @@ def token_lifetime(config):
     )
 
 
-def refresh_token_lifetime(config):
-    """Return the refresh-token lifetime (REFRESH_TOKEN_EXPIRE_DAYS)."""
-    return timedelta(days=config["REFRESH_TOKEN_EXPIRE_DAYS"])
+def derived_settings(config):
+    """Return the values computed from the settings, once: lifetimes and the refresh key."""
+    return {
+        "ACCESS_TOKEN_LIFETIME": _access_token_lifetime(config),
+        "REFRESH_TOKEN_LIFETIME": timedelta(days=config["REFRESH_TOKEN_EXPIRE_DAYS"]),
+        "REFRESH_TOKEN_KEY": refresh_key(config["SECRET_KEY"]),
+    }
 
 
 def validate(config_name, config):
     """Raise ConfigError when the final configuration is unsafe or unusable."""
-    if token_lifetime(config) <= timedelta(0):
+    if _access_token_lifetime(config) <= timedelta(0):
         raise ConfigError("the access-token lifetime (TOKEN_EXPIRE_*) must be positive")
     for name in _RATE_LIMIT_SETTINGS:
         try:

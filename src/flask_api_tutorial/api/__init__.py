@@ -1,9 +1,10 @@
 """The API blueprint: Flask-RESTx at /api/v1, Swagger UI at /api/v1/ui."""
 
-from flask import Blueprint
+from flask import Blueprint, request
 from flask_restx import Api
 
 from flask_api_tutorial.api.auth.endpoints import auth_ns
+from flask_api_tutorial.api.errors import register_error_handlers
 from flask_api_tutorial.api.health.endpoints import health_ns
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -25,8 +26,14 @@ api = Api(
     version="1.0",
     title="Flask API with JWT-Based Authentication",
     description=(
-        "Register, log in, read the current user and log out with HS256 JWT access "
-        "tokens. Bodies are accepted as form data or JSON."
+        "Register and log in for an HS256 JWT access token and a refresh token; read "
+        "the current user; trade a refresh token for a new pair (each one is used up "
+        "by one refresh); log out (revoke this token, and with refresh_token its whole "
+        "login), log out everywhere (revoke every token of the user) and change the "
+        "password (which also revokes them all). Send the access token as "
+        "`Authorization: Bearer <token>`. Bodies are accepted as form data or JSON. "
+        "Login, registration and password changes are rate-limited (429 with "
+        "Retry-After)."
     ),
     doc="/ui",
     authorizations=AUTHORIZATIONS,
@@ -34,3 +41,20 @@ api = Api(
 
 api.add_namespace(auth_ns, path="/auth")
 api.add_namespace(health_ns, path="/health")
+
+# Bodies under /auth carry tokens or account data: no response there is cached,
+# errors and unknown routes included.
+NO_STORE_PREFIX = f"{api_bp.url_prefix}{auth_ns.path}"
+
+
+def init_app(app):
+    """Register the blueprint and its error handlers; keep /auth responses out of caches."""
+    app.register_blueprint(api_bp)
+    register_error_handlers(app, api)
+    app.after_request(_no_store_under_auth)
+
+
+def _no_store_under_auth(response):
+    if request.path.startswith(NO_STORE_PREFIX):
+        response.headers["Cache-Control"] = "no-store"
+    return response

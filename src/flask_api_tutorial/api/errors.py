@@ -15,12 +15,34 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from flask_api_tutorial import db
+from flask_api_tutorial.util import jwt_util
 
 INTERNAL_SERVER_ERROR = "Internal server error"
 DATABASE_UNAVAILABLE = "Service unavailable: the database cannot be reached."
 RATE_LIMIT_STORAGE_UNAVAILABLE = "Service unavailable: the rate-limit counts cannot be reached."
 UNAUTHORIZED = "Unauthorized"
 NOT_ADMIN = "You are not an administrator"
+LOGIN_FAILED = "email or password does not match"
+ACCOUNT_LOCKED = "Too many failed logins for this account. Try again later."
+TOO_MANY_REQUESTS = "Too many requests from this address. Try again later."
+
+# The tutorial's three messages for a refused access token, by TokenError.kind:
+# a token revoked by logout, logout-all or a password change reads "blacklisted".
+TOKEN_EXPIRED = "Access token expired. Please log in again."
+TOKEN_BLACKLISTED = "Token blacklisted. Please log in again."
+TOKEN_INVALID = "Invalid token. Please log in again."
+TOKEN_MESSAGES = {
+    jwt_util.EXPIRED: TOKEN_EXPIRED,
+    jwt_util.REVOKED: TOKEN_BLACKLISTED,
+    jwt_util.SUPERSEDED: TOKEN_BLACKLISTED,
+    jwt_util.INVALID: TOKEN_INVALID,
+    jwt_util.UNKNOWN_USER: TOKEN_INVALID,
+}
+# A refused refresh token: expired, presented again after use, or anything else.
+REFRESH_EXPIRED = "Refresh token expired. Please log in again."
+REFRESH_REUSED = "Refresh token already used. Please log in again."
+REFRESH_INVALID = "Invalid refresh token. Please log in again."
+REUSED = "reused"
 
 # Headers that belong to werkzeug's HTML error page, not to our JSON one.
 _DROPPED_HEADERS = {"content-type", "content-length"}
@@ -54,6 +76,22 @@ def unauthorized(message=UNAUTHORIZED, error=None, data=None):
 def invalid_token(message):
     """Return the 401 for a token that was presented and refused."""
     return unauthorized(message, error="invalid_token")
+
+
+def token_refused(kind):
+    """Return the 401 for an access token refused for ``kind`` (a TokenError.kind)."""
+    return invalid_token(TOKEN_MESSAGES[kind])
+
+
+def refresh_refused(kind):
+    """Return the 401 for a refresh token refused for ``kind`` (expired, reused, ...)."""
+    message = {jwt_util.EXPIRED: REFRESH_EXPIRED, REUSED: REFRESH_REUSED}.get(kind)
+    return invalid_token(message or REFRESH_INVALID)
+
+
+def login_failed():
+    """Return the 401 of a failed login: one answer, whatever the reason."""
+    return unauthorized(LOGIN_FAILED, data={"status": "fail", "message": LOGIN_FAILED})
 
 
 def not_admin():

@@ -1,10 +1,11 @@
-"""Rate limits on the endpoints attackers hit: keys, limits and the 429 answer.
+"""Rate limits: Flask-Limiter set up for the app, the audit line and the 429 answer.
 
-Each login costs a bcrypt check by design, so login is limited per client address
-(all attempts) and per account (failed attempts, and all attempts with a looser
-limit that concurrent bursts cannot pass), registration per address, and
-password changes per account (wrong current passwords, as failed logins).
-The limits are read from the config on each request; Flask-Limiter counts them in
+Which route is limited, by what key and which RATELIMIT_* setting is declared
+beside the route (api/auth/endpoints.py), with ``limiter.limit``. Each login costs
+a bcrypt check by design, so login is limited per client address (all attempts)
+and per account (failed attempts, and all attempts with a looser limit that
+concurrent bursts cannot pass), registration per address, and password changes per
+account (wrong current passwords, as failed logins). Flask-Limiter counts in
 memory, or in Redis when RATELIMIT_STORAGE_URI says so.
 
 When the counts cannot be reached (Redis down, silent or flapping), a limited
@@ -17,72 +18,14 @@ import time
 from functools import wraps
 from http import HTTPStatus
 
-from flask import current_app, g, request
-from flask_limiter.util import get_remote_address
+from flask import current_app, request
 from limits.errors import StorageError
 
 from flask_api_tutorial import limiter
-from flask_api_tutorial.api.auth.dto import login_reqparser
 from flask_api_tutorial.api.errors import error_response
-from flask_api_tutorial.api.parsing import parse_body
 from flask_api_tutorial.audit import audit
 
-ACCOUNT_LOCKED = "Too many failed logins for this account. Try again later."
-TOO_MANY_REQUESTS = "Too many requests from this address. Try again later."
 RETRY_AFTER_KEY = "flask_api_tutorial.retry_after"
-
-
-def _config_limit(name):
-    return lambda: current_app.config[name]
-
-
-def _login_account_key():
-    """Key logins by the account's email, validated and normalised as registration stores it.
-
-    The body is parsed (once) here, so an invalid body is a 400 before any count
-    is touched, and only a valid, normalised email ever becomes a storage key.
-    """
-    return f"login-account:{parse_body(login_reqparser)['email']}"
-
-
-def _is_failed_login(response):
-    return response.status_code == HTTPStatus.UNAUTHORIZED
-
-
-login_address_limit = limiter.limit(
-    _config_limit("RATELIMIT_LOGIN_ADDRESS"),
-    key_func=get_remote_address,
-    scope="login-address",
-    error_message=TOO_MANY_REQUESTS,
-)
-login_account_limit = limiter.limit(
-    _config_limit("RATELIMIT_LOGIN_ACCOUNT"),
-    key_func=_login_account_key,
-    scope="login-account",
-    deduct_when=_is_failed_login,
-    error_message=ACCOUNT_LOCKED,
-)
-login_account_attempts_limit = limiter.limit(
-    _config_limit("RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS"),
-    key_func=_login_account_key,
-    scope="login-account-attempts",
-    error_message=ACCOUNT_LOCKED,
-)
-register_address_limit = limiter.limit(
-    _config_limit("RATELIMIT_REGISTER_ADDRESS"),
-    key_func=get_remote_address,
-    scope="register-address",
-    error_message=TOO_MANY_REQUESTS,
-)
-
-
-password_change_limit = limiter.limit(
-    _config_limit("RATELIMIT_LOGIN_ACCOUNT"),
-    key_func=lambda: f"password-change:{g.current_user.public_id}",
-    scope="password-change",
-    deduct_when=_is_failed_login,
-    error_message=ACCOUNT_LOCKED,
-)
 
 
 def init_app(app):
@@ -105,7 +48,7 @@ def _on_breach(request_limit):
     here fails like the check itself (503); the answer never reads the storage.
     """
     retry_after = max(1, int(request_limit.reset_at - time.time()))
-    earlier = request.environ.get(RETRY_AFTER_KEY, 0)  # per request, as in parsing.py
+    earlier = request.environ.get(RETRY_AFTER_KEY, 0)  # per request, as parsed bodies
     request.environ[RETRY_AFTER_KEY] = max(retry_after, earlier)
     audit("rate_limited", endpoint=request.endpoint, limit=str(request_limit.limit))
 

@@ -1,18 +1,8 @@
 """The RefreshToken model: one row per refresh token, grouped in families by login."""
 
-import uuid
-
-from flask import current_app
-
 from flask_api_tutorial import db
-from flask_api_tutorial.config import refresh_token_lifetime
 from flask_api_tutorial.util.datetime_util import UtcDateTime, utc_now
-from flask_api_tutorial.util.jwt_util import (
-    JTI_MAX_LENGTH,
-    encode_refresh_token,
-    new_jti,
-    refresh_key,
-)
+from flask_api_tutorial.util.jwt_util import JTI_MAX_LENGTH
 
 
 class RefreshToken(db.Model):
@@ -20,6 +10,7 @@ class RefreshToken(db.Model):
 
     A family is every refresh token descended from one login; presenting a used-up
     token again revokes the family, since only a thief or a confused client does that.
+    Issued by ``User.encode_refresh_token``.
     """
 
     __tablename__ = "refresh_token"
@@ -40,30 +31,3 @@ class RefreshToken(db.Model):
     def __repr__(self):
         """Show the token's family and state, never the token."""
         return f"<RefreshToken jti={self.jti}, family={self.family_id}, used={self.used_at}>"
-
-    @classmethod
-    def issue(cls, user, family_id=None, now=None):
-        """Add a new refresh token for ``user`` to the session; return (row, token).
-
-        A login starts a new family; a refresh passes the family on.
-        """
-        now = now or utc_now()
-        lifetime = refresh_token_lifetime(current_app.config)
-        row = cls(
-            jti=new_jti(),
-            user=user,
-            family_id=family_id or str(uuid.uuid4()),
-            issued_at=now,
-            expires_at=now + lifetime,
-        )
-        db.session.add(row)
-        token = encode_refresh_token(
-            public_id=user.public_id,
-            family=row.family_id,
-            version=user.token_version,
-            jti=row.jti,
-            key=refresh_key(current_app.config["SECRET_KEY"]),
-            lifetime=lifetime,
-            now=now,
-        )
-        return row, token

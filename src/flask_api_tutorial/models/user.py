@@ -1,16 +1,27 @@
-"""The User model: credentials, admin flag and the id that tokens carry."""
+"""The User model: credentials, admin flag, and the tokens issued to it.
+
+The tutorial's entry points are here: ``User.find_by_email``,
+``User.find_by_public_id``, ``user.encode_access_token()`` and
+``User.decode_access_token(token)``; the token helpers of util/jwt_util.py do the
+signing and checking beneath them.
+"""
 
 import uuid
-from functools import lru_cache
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cache, lru_cache
 
 import bcrypt as _bcrypt
 from flask import current_app
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from flask_api_tutorial import bcrypt, db
-from flask_api_tutorial.config import token_lifetime
+from flask_api_tutorial.database import autocommit_engine
+from flask_api_tutorial.models.refresh_token import RefreshToken
+from flask_api_tutorial.models.token_blacklist import BlacklistedToken
+from flask_api_tutorial.util import jwt_util
 from flask_api_tutorial.util.datetime_util import UtcDateTime, utc_now
-from flask_api_tutorial.util.jwt_util import encode_access_token
 
 BCRYPT_MAX_BYTES = 72
 
@@ -30,7 +41,7 @@ class User(db.Model):
     registered_on = db.Column(UtcDateTime(), nullable=False, default=utc_now)
     admin = db.Column(db.Boolean, nullable=False, default=False)
     public_id = db.Column(db.String(36), unique=True, nullable=False, default=_new_public_id)
-    # Tokens carry the version they were issued under; increasing it ends them all.
+    # Tokens carry the version they were issued under; raising it revokes them all.
     token_version = db.Column(db.Integer, nullable=False, default=0, server_default="0")
 
     def __init__(self, **kwargs):
@@ -106,17 +117,142 @@ class User(db.Model):
             .execution_options(populate_existing=True)
         )
 
+    @classmethod
+    def find_by_public_id(cls, public_id):
+        """Return the user whose public_id (a token's ``sub``) is ``public_id``, or None."""
+        return db.session.scalar(db.select(cls).filter_by(public_id=public_id))
+
+    @classmethod
+    def find_by_access_token(cls, claims):
+        """Return the user of a decoded access token, or raise TokenError if it is refused.
+
+        One statement reads the user (by ``sub``) and whether the token's ``jti`` is
+        revoked. Every authenticated request runs it, so it runs outside the ORM
+        session, and on a server database outside a transaction (no BEGIN and
+        ROLLBACK round trips around one read: database.autocommit_engine); the
+        user comes back detached, a snapshot for reading (what changes a user
+        loads it with ``lock_by_id``).
+        Refused: the user is gone (UNKNOWN_USER), the token was logged out
+        (REVOKED), or issued before a logout-all or a password change (SUPERSEDED).
+        """
+        with autocommit_engine().connect() as connection:
+            row = connection.execute(
+                _user_and_revocation(), {"sub": claims["sub"], "jti": claims["jti"]}
+            ).first()
+        if row is None:
+            raise jwt_util.TokenError(jwt_util.UNKNOWN_USER)
+        if row.revoked:
+            raise jwt_util.TokenError(jwt_util.REVOKED, row.public_id)
+        if claims.get("ver", 0) != row.token_version:
+            raise jwt_util.TokenError(jwt_util.SUPERSEDED, row.public_id)
+        return _detached(cls, row)
+
     def encode_access_token(self, now=None):
-        """Return a new access token for this user, valid for the configured lifetime."""
+        """Return a new access token for this user, valid for ACCESS_TOKEN_LIFETIME."""
         config = current_app.config
-        return encode_access_token(
+        return jwt_util.encode_access_token(
             public_id=self.public_id,
             admin=self.admin,
             key=config["SECRET_KEY"],
-            lifetime=token_lifetime(config),
-            now=now or utc_now(),
+            lifetime=config["ACCESS_TOKEN_LIFETIME"],
+            now=now or datetime.now(timezone.utc),
             version=self.token_version,
         )
+
+    def encode_refresh_token(self, family_id=None, now=None):
+        """Add a refresh token of this user to the session and return it, signed.
+
+        A login starts a new family (every refresh token descended from it); a
+        refresh passes its family on. The row is what makes the token usable once.
+        """
+        config = current_app.config
+        now = now or datetime.now(timezone.utc)
+        row = RefreshToken(
+            jti=jwt_util.new_jti(),
+            user=self,
+            family_id=family_id or str(uuid.uuid4()),
+            issued_at=now,
+            expires_at=now + config["REFRESH_TOKEN_LIFETIME"],
+        )
+        db.session.add(row)
+        return jwt_util.encode_refresh_token(
+            public_id=self.public_id,
+            family=row.family_id,
+            version=self.token_version,
+            jti=row.jti,
+            key=config["REFRESH_TOKEN_KEY"],
+            lifetime=config["REFRESH_TOKEN_LIFETIME"],
+            now=now,
+        )
+
+    @staticmethod
+    def decode_access_token(access_token):
+        """Check an access token as the API does; return a Result, as the tutorial's does.
+
+        ``Result.value`` holds ``public_id``, ``admin`` (from the database),
+        ``token`` and ``expires_at`` (a POSIX timestamp); ``Result.error`` one of
+        the three messages a client would get with a 401.
+        """
+        # Imported here: the api package imports this model.
+        from flask_api_tutorial.api.errors import TOKEN_MESSAGES
+
+        if access_token.startswith("Bearer "):
+            access_token = access_token.removeprefix("Bearer ").strip()
+        try:
+            claims = jwt_util.decode_access_token(access_token, current_app.config["SECRET_KEY"])
+            user = User.find_by_access_token(claims)
+        except jwt_util.TokenError as error:
+            return Result(success=False, error=TOKEN_MESSAGES[error.kind])
+        payload = {
+            "public_id": user.public_id,
+            "admin": user.admin,
+            "token": access_token,
+            "expires_at": claims["exp"],
+        }
+        return Result(success=True, value=payload)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The tutorial's result of an operation: ``value`` on success, else ``error``."""
+
+    success: bool
+    value: object = None
+    error: str | None = None
+
+    @property
+    def failure(self):
+        """Return True if the operation failed."""
+        return not self.success
+
+
+_SNAPSHOT_COLUMNS = ("id", "email", "public_id", "admin", "registered_on", "token_version")
+
+
+@cache
+def _user_and_revocation():
+    """Build once: the token's user (by sub) and whether its jti is revoked."""
+    revoked = (
+        db.select(BlacklistedToken.id)
+        .where(BlacklistedToken.jti == db.bindparam("jti"))
+        .exists()
+        .label("revoked")
+    )
+    columns = [getattr(User, name) for name in _SNAPSHOT_COLUMNS]
+    return db.select(*columns, revoked).where(User.public_id == db.bindparam("sub"))
+
+
+def _detached(cls, row):
+    """Return a detached ``cls`` instance holding the row's columns, as if loaded and closed.
+
+    A read-only snapshot: its password hash is not loaded (reading it raises
+    DetachedInstanceError), and what changes the user loads it with ``lock_by_id``.
+    """
+    user = cls.__mapper__.class_manager.new_instance()
+    # Written as a load writes them: values without change history.
+    user.__dict__.update(zip(_SNAPSHOT_COLUMNS, row[: len(_SNAPSHOT_COLUMNS)], strict=True))
+    make_transient_to_detached(user)
+    return user
 
 
 def _hash_password(password):

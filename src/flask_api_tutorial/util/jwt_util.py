@@ -8,6 +8,9 @@ user's token version when issued (absent counts as 0), which "log out everywhere
 and a password change increase. Refresh tokens are JWTs of their own type, signed
 with a key derived from the secret for that purpose only, so neither kind of token
 ever verifies where the other is expected.
+
+A refused token raises TokenError with a ``kind`` (EXPIRED or INVALID); the words
+the client reads live with the HTTP errors (api/errors.py).
 """
 
 import hashlib
@@ -29,20 +32,23 @@ TEXT_CLAIMS = {"sub": 255, "jti": JTI_MAX_LENGTH, "fam": 255}
 # 9999-12-31T23:59:59Z: a later exp cannot be a datetime (nor a database timestamp).
 MAX_TIMESTAMP = 253402300799
 
-TOKEN_EXPIRED = "Access token expired. Please log in again."
-TOKEN_BLACKLISTED = "Token blacklisted. Please log in again."
-TOKEN_INVALID = "Invalid token. Please log in again."
-REFRESH_EXPIRED = "Refresh token expired. Please log in again."
-REFRESH_INVALID = "Invalid refresh token. Please log in again."
+# Why a token is refused: TokenError.kind. Decoding tells the first two; the token
+# check (User.find_by_access_token) the others.
+EXPIRED = "expired"
+INVALID = "invalid"
+REVOKED = "revoked"  # logged out: its jti is in the blacklist
+SUPERSEDED = "superseded"  # issued before a logout-all or a password change
+UNKNOWN_USER = "unknown_user"
 
 
 class TokenError(Exception):
-    """A token was refused; ``message`` is the one the client is told."""
+    """A token was refused; ``kind`` says why (EXPIRED, INVALID, REVOKED, ...)."""
 
-    def __init__(self, message):
-        """Keep the client-facing message."""
-        super().__init__(message)
-        self.message = message
+    def __init__(self, kind, public_id=None):
+        """Keep why, and whose token it was when that is known (for the audit log)."""
+        super().__init__(kind)
+        self.kind = kind
+        self.public_id = public_id
 
 
 def new_jti():
@@ -78,7 +84,7 @@ def decode_access_token(token, key):
     """
     claims = _verified_access_claims(token, key)
     if claims["exp"] <= time.time():
-        raise TokenError(TOKEN_EXPIRED)
+        raise TokenError(EXPIRED)
     return dict(claims)
 
 
@@ -92,14 +98,14 @@ def _verified_access_claims(token, key):
     Only successes are cached (a raised TokenError is not), so invalid tokens
     cannot fill the cache; the claims come back read-only.
     """
-    claims = _decode(token, key, REQUIRED_CLAIMS, TOKEN_EXPIRED, TOKEN_INVALID, verify_exp=False)
+    claims = _decode(token, key, REQUIRED_CLAIMS, verify_exp=False)
     if not isinstance(claims.get("ver", 0), int) or not isinstance(claims["exp"], int):
-        raise TokenError(TOKEN_INVALID)
+        raise TokenError(INVALID)
     return MappingProxyType(claims)
 
 
 def refresh_key(secret_key):
-    """Derive the refresh-token signing key from SECRET_KEY."""
+    """Derive the refresh-token signing key from SECRET_KEY (once, at start-up)."""
     return hmac.new(secret_key.encode(), b"refresh-token", hashlib.sha256).hexdigest()
 
 
@@ -119,18 +125,16 @@ def encode_refresh_token(public_id, family, version, jti, key, lifetime, now):
 
 def decode_refresh_token(token, key, verify_exp=True):
     """Return the claims of a refresh token, or raise TokenError."""
-    claims = _decode(
-        token, key, REFRESH_CLAIMS, REFRESH_EXPIRED, REFRESH_INVALID, verify_exp=verify_exp
-    )
+    claims = _decode(token, key, REFRESH_CLAIMS, verify_exp=verify_exp)
     if claims["typ"] != REFRESH_TYPE or not isinstance(claims["ver"], int):
-        raise TokenError(REFRESH_INVALID)
+        raise TokenError(INVALID)
     return claims
 
 
-def _decode(token, key, required, expired_message, invalid_message, verify_exp=True):
+def _decode(token, key, required, verify_exp=True):
     # A JWT is ASCII; anything else (a lone surrogate would not even encode) is invalid.
     if not isinstance(token, str) or not token.isascii():
-        raise TokenError(invalid_message)
+        raise TokenError(INVALID)
     try:
         claims = jwt.decode(
             token,
@@ -139,17 +143,17 @@ def _decode(token, key, required, expired_message, invalid_message, verify_exp=T
             options={"require": list(required), "verify_exp": verify_exp},
         )
     except jwt.ExpiredSignatureError:
-        raise TokenError(expired_message) from None
+        raise TokenError(EXPIRED) from None
     except jwt.InvalidTokenError:
-        raise TokenError(invalid_message) from None
+        raise TokenError(INVALID) from None
     # Signed is not sane: a key holder's bug (or a leaked key) must still get a 401,
     # never a 5xx from a datetime or a database that refuses the value.
     for name, max_length in TEXT_CLAIMS.items():
         if name in claims and not _is_text(claims[name], max_length):
-            raise TokenError(invalid_message)
+            raise TokenError(INVALID)
     exp = claims["exp"]
     if isinstance(exp, bool) or not isinstance(exp, int | float) or not 0 < exp <= MAX_TIMESTAMP:
-        raise TokenError(invalid_message)
+        raise TokenError(INVALID)
     return claims
 
 

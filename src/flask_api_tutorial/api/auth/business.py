@@ -7,9 +7,13 @@ from flask_restx import abort
 from sqlalchemy.exc import IntegrityError
 
 from flask_api_tutorial import db
-from flask_api_tutorial.api.errors import invalid_token, unauthorized
+from flask_api_tutorial.api.errors import (
+    REUSED,
+    login_failed,
+    refresh_refused,
+    token_refused,
+)
 from flask_api_tutorial.audit import audit
-from flask_api_tutorial.config import refresh_token_lifetime, token_lifetime
 from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User
 from flask_api_tutorial.models.user import check_dummy_password
 from flask_api_tutorial.util.datetime_util import (
@@ -18,24 +22,19 @@ from flask_api_tutorial.util.datetime_util import (
     utc_now,
 )
 from flask_api_tutorial.util.jwt_util import (
-    REFRESH_EXPIRED,
-    REFRESH_INVALID,
-    TOKEN_BLACKLISTED,
-    TOKEN_INVALID,
+    REVOKED,
+    SUPERSEDED,
+    UNKNOWN_USER,
     TokenError,
     decode_refresh_token,
-    refresh_key,
 )
-
-LOGIN_FAILED = "email or password does not match"
-REFRESH_REUSED = "Refresh token already used. Please log in again."
 
 
 def process_registration_request(email, password):
     """Create the account and answer 201 with tokens, or 409 if the email is taken."""
     user = User(email=email, password=password)
     db.session.add(user)
-    _, refresh_token = RefreshToken.issue(user)
+    refresh_token = user.encode_refresh_token()
     try:
         db.session.commit()
     except IntegrityError:
@@ -65,7 +64,7 @@ def process_login_request(email, password):
         public_id = user.public_id  # read before the rollback expires the row
         db.session.rollback()
         _login_failed("password_changed", email, public_id)
-    _, refresh_token = RefreshToken.issue(user)
+    refresh_token = user.encode_refresh_token()
     db.session.commit()
     audit("login", email=email, public_id=user.public_id)
     return _create_auth_successful_response(
@@ -79,13 +78,13 @@ def process_refresh_request(token):
     now = utc_now()
     presented = db.session.scalar(db.select(RefreshToken).filter_by(jti=claims["jti"]))
     if presented is None:
-        _refresh_refused(REFRESH_INVALID, "unknown", claims)
+        _refresh_refused("unknown", claims)
     # The user's lock first (as logout and password change take it): a logout that
     # revokes this family waits for this refresh, then revokes its new token too.
     user = User.lock_by_id(presented.user_id)
     if user is None:
         db.session.rollback()
-        _refresh_refused(REFRESH_INVALID, "unknown", claims)
+        _refresh_refused("unknown", claims)
     # One conditional UPDATE: of two concurrent refreshes, exactly one wins the row.
     used = db.session.execute(
         db.update(RefreshToken)
@@ -104,13 +103,13 @@ def process_refresh_request(token):
             # Presented again after use: a thief or a replay. End the whole family.
             _revoke_family(row.family_id, now)
             db.session.commit()
-            _refresh_refused(REFRESH_REUSED, "reused", claims)
+            _refresh_refused(REUSED, claims)
         db.session.rollback()
-        _refresh_refused(REFRESH_INVALID, "revoked", claims)
+        _refresh_refused("revoked", claims)
     if user.public_id != claims["sub"] or user.token_version != claims["ver"]:
         db.session.rollback()
-        _refresh_refused(REFRESH_INVALID, "superseded", claims)
-    _, refresh_token = RefreshToken.issue(user, family_id=row.family_id, now=now)
+        _refresh_refused("superseded", claims)
+    refresh_token = user.encode_refresh_token(family_id=row.family_id, now=now)
     db.session.commit()
     audit("refresh", public_id=user.public_id)
     return _create_auth_successful_response(
@@ -155,7 +154,7 @@ def process_logout_request(refresh_token=None):
     except IntegrityError:
         # Another request revoked the same token between our check and this insert.
         db.session.rollback()
-        raise invalid_token(TOKEN_BLACKLISTED) from None
+        raise token_refused(REVOKED) from None
     if family is None:
         audit("logout", public_id=g.current_user.public_id)
     else:
@@ -164,16 +163,16 @@ def process_logout_request(refresh_token=None):
 
 
 def process_logout_all_request():
-    """End every access and refresh token of the current user, on every instance."""
+    """Revoke every access and refresh token of the current user, on every instance."""
     user = _current_user_for_update()
-    _end_all_sessions(user)
+    _revoke_all_tokens(user)
     db.session.commit()
     audit("logout_all", public_id=user.public_id)
     return {"status": "success", "message": "successfully logged out everywhere"}, HTTPStatus.OK
 
 
 def process_password_change_request(current_password, new_password):
-    """Change the password, end every session, and answer a fresh token pair."""
+    """Change the password, revoke every token of the user, and answer a fresh token pair."""
     # Locked and freshly read: a concurrent change waits, then checks the new hash.
     user = _current_user_for_update()
     # replace_password also refuses if the hash changed after this read (SQLite
@@ -182,9 +181,9 @@ def process_password_change_request(current_password, new_password):
         public_id = user.public_id  # read before the rollback expires the row
         db.session.rollback()
         audit("password_change_failed", reason="wrong_password", public_id=public_id)
-        raise unauthorized(LOGIN_FAILED, data={"status": "fail", "message": LOGIN_FAILED})
-    _end_all_sessions(user)
-    _, refresh_token = RefreshToken.issue(user)
+        raise login_failed()
+    _revoke_all_tokens(user)
+    refresh_token = user.encode_refresh_token()
     db.session.commit()
     audit("password_changed", public_id=user.public_id)
     return _create_auth_successful_response(
@@ -196,20 +195,24 @@ def _current_user_for_update():
     """Lock and load the token's user (see User.lock_by_id), and check the token again.
 
     The user may have been deleted meanwhile, or a logout-all or password change
-    that held the lock may have ended this token: such a request changes nothing.
+    that held the lock may have revoked this token: such a request changes nothing.
     """
     user = User.lock_by_id(g.current_user.id)
     if user is None:
         db.session.rollback()
-        raise invalid_token(TOKEN_INVALID)
+        raise token_refused(UNKNOWN_USER)
     if user.token_version != g.token_claims.get("ver", 0):
         db.session.rollback()
-        raise invalid_token(TOKEN_BLACKLISTED)
+        raise token_refused(SUPERSEDED)
     return user
 
 
-def _end_all_sessions(user):
-    """Raise the user's token version (atomically) and revoke all its refresh tokens."""
+def _revoke_all_tokens(user):
+    """Raise the user's token version (atomically) and revoke all its refresh tokens.
+
+    Access tokens carry the version they were issued under (claim ``ver``): the
+    token check refuses every older one as superseded.
+    """
     db.session.execute(
         db.update(User)
         .where(User.id == user.id)
@@ -235,31 +238,30 @@ def _revoke_family(family_id, now):
 def _decode_refresh_token(token, verify_exp=True):
     try:
         return decode_refresh_token(
-            token, refresh_key(current_app.config["SECRET_KEY"]), verify_exp=verify_exp
+            token, current_app.config["REFRESH_TOKEN_KEY"], verify_exp=verify_exp
         )
     except TokenError as error:
-        reason = "expired" if error.message == REFRESH_EXPIRED else "invalid"
-        audit("refresh_rejected", reason=reason)
-        raise invalid_token(error.message) from None
+        audit("refresh_rejected", reason=error.kind)
+        raise refresh_refused(error.kind) from None
 
 
 def _owned_refresh_family(token):
     """Return the family of a refresh token of the current user (expired ones count)."""
     claims = _decode_refresh_token(token, verify_exp=False)
     if claims["sub"] != g.current_user.public_id:
-        _refresh_refused(REFRESH_INVALID, "other_user", claims)
+        _refresh_refused("other_user", claims)
     return claims["fam"]
 
 
-def _refresh_refused(message, reason, claims):
+def _refresh_refused(reason, claims):
     audit("refresh_rejected", reason=reason, family=claims.get("fam"))
-    raise invalid_token(message)
+    raise refresh_refused(reason)
 
 
 def _login_failed(reason, email, public_id=None):
     """Keep the reason in the audit log; the client gets one answer for every reason."""
     audit("login_failed", reason=reason, email=email, public_id=public_id)
-    raise unauthorized(LOGIN_FAILED, data={"status": "fail", "message": LOGIN_FAILED})
+    raise login_failed()
 
 
 def _email_exists(email):
@@ -273,11 +275,11 @@ def _create_auth_successful_response(user, refresh_token, status_code, message):
         message=message,
         access_token=user.encode_access_token(),
         token_type="bearer",
-        expires_in=int(token_lifetime(config).total_seconds()),
+        expires_in=int(config["ACCESS_TOKEN_LIFETIME"].total_seconds()),
         refresh_token=refresh_token,
-        refresh_expires_in=int(refresh_token_lifetime(config).total_seconds()),
+        refresh_expires_in=int(config["REFRESH_TOKEN_LIFETIME"].total_seconds()),
     )
     response.status_code = status_code
-    response.headers["Cache-Control"] = "no-store"
+    # Cache-Control: no-store is set for all of /auth (api/__init__.py).
     response.headers["Pragma"] = "no-cache"
     return response

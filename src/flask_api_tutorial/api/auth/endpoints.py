@@ -2,9 +2,11 @@
 
 from http import HTTPStatus
 
-from flask import request
+from flask import current_app, g, request
+from flask_limiter.util import get_remote_address
 from flask_restx import Namespace, Resource
 
+from flask_api_tutorial import limiter
 from flask_api_tutorial.api.auth.business import (
     get_logged_in_user,
     process_login_request,
@@ -27,14 +29,7 @@ from flask_api_tutorial.api.auth.dto import (
     user_model,
     validation_error_model,
 )
-from flask_api_tutorial.api.parsing import parse_body
-from flask_api_tutorial.api.ratelimits import (
-    login_account_attempts_limit,
-    login_account_limit,
-    login_address_limit,
-    password_change_limit,
-    register_address_limit,
-)
+from flask_api_tutorial.api.errors import ACCOUNT_LOCKED, TOO_MANY_REQUESTS
 
 auth_ns = Namespace(name="auth", validate=True)
 for model in (token_model, user_model, status_model, error_model, validation_error_model):
@@ -63,6 +58,58 @@ _TOKEN_ERRORS = {
 }
 
 
+# Rate limits (api/ratelimits.py answers them): each reads its RATELIMIT_* setting.
+def _setting(name):
+    return lambda: current_app.config[name]
+
+
+def _login_account_key():
+    """Key logins by the email as registration stores it (validated and normalised).
+
+    The body is parsed here first (once: the resource gets the same result), so an
+    invalid body is a 400 before any count is touched.
+    """
+    return f"login-account:{login_reqparser.parse_args()['email']}"
+
+
+def _is_failed_login(response):
+    return response.status_code == HTTPStatus.UNAUTHORIZED
+
+
+login_address_limit = limiter.limit(
+    _setting("RATELIMIT_LOGIN_ADDRESS"),
+    key_func=get_remote_address,
+    scope="login-address",
+    error_message=TOO_MANY_REQUESTS,
+)
+login_account_limit = limiter.limit(
+    _setting("RATELIMIT_LOGIN_ACCOUNT"),
+    key_func=_login_account_key,
+    scope="login-account",
+    deduct_when=_is_failed_login,
+    error_message=ACCOUNT_LOCKED,
+)
+login_account_attempts_limit = limiter.limit(
+    _setting("RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS"),
+    key_func=_login_account_key,
+    scope="login-account-attempts",
+    error_message=ACCOUNT_LOCKED,
+)
+register_address_limit = limiter.limit(
+    _setting("RATELIMIT_REGISTER_ADDRESS"),
+    key_func=get_remote_address,
+    scope="register-address",
+    error_message=TOO_MANY_REQUESTS,
+)
+password_change_limit = limiter.limit(
+    _setting("RATELIMIT_LOGIN_ACCOUNT"),
+    key_func=lambda: f"password-change:{g.current_user.public_id}",
+    scope="password-change",
+    deduct_when=_is_failed_login,
+    error_message=ACCOUNT_LOCKED,
+)
+
+
 @auth_ns.route("/register", endpoint="auth_register")
 class RegisterUser(Resource):
     """Handles HTTP requests to URL: /api/v1/auth/register."""
@@ -80,7 +127,7 @@ class RegisterUser(Resource):
     @register_address_limit
     def post(self):
         """Register a new user and return an access token."""
-        request_data = parse_body(auth_reqparser)
+        request_data = auth_reqparser.parse_args()
         return process_registration_request(
             email=request_data["email"], password=request_data["password"]
         )
@@ -105,7 +152,7 @@ class LoginUser(Resource):
     @login_account_limit
     def post(self):
         """Authenticate an existing user and return an access token."""
-        request_data = parse_body(login_reqparser)
+        request_data = login_reqparser.parse_args()
         return process_login_request(
             email=request_data["email"], password=request_data["password"]
         )
@@ -151,7 +198,7 @@ class LogoutUser(Resource):
         """
         refresh_token = None
         if request.content_length or request.mimetype:
-            refresh_token = parse_body(logout_reqparser).get("refresh_token")
+            refresh_token = logout_reqparser.parse_args().get("refresh_token")
         return process_logout_request(refresh_token)
 
 
@@ -178,15 +225,17 @@ class RefreshTokens(Resource):
         login (its family). Of two concurrent refreshes with one token, one succeeds
         and the other counts as reuse.
         """
-        request_data = parse_body(refresh_reqparser)
+        request_data = refresh_reqparser.parse_args()
         return process_refresh_request(request_data["refresh_token"])
 
 
 @auth_ns.route("/logout-all", endpoint="auth_logout_all")
-class LogoutEverywhere(Resource):
+class LogoutAll(Resource):
     """Handles HTTP requests to URL: /api/v1/auth/logout-all."""
 
     @auth_ns.doc(
+        # The operationId clients were generated with, before the class was renamed.
+        id="post_logout_everywhere",
         security="Bearer",
         responses={
             int(HTTPStatus.OK): ("Every token of this user is revoked.", status_model),
@@ -196,7 +245,7 @@ class LogoutEverywhere(Resource):
     )
     @token_required
     def post(self):
-        """Log out everywhere: end every access and refresh token issued so far."""
+        """Log out everywhere: revoke every access and refresh token issued so far."""
         return process_logout_all_request()
 
 
@@ -222,7 +271,7 @@ class ChangePassword(Resource):
     @password_change_limit
     def put(self):
         """Change the password; every other token of the user stops working."""
-        request_data = parse_body(password_reqparser)
+        request_data = password_reqparser.parse_args()
         return process_password_change_request(
             request_data["current_password"], request_data["new_password"]
         )

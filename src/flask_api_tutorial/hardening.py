@@ -1,9 +1,10 @@
-"""HTTP hardening around the API: proxy trust, body size, CORS and security headers."""
+"""HTTP hardening around the app: proxy trust, body size, CORS, headers, no cookies."""
 
 from http import HTTPStatus
 from io import BytesIO
 
 from flask import request
+from flask.sessions import SessionInterface
 from flask_cors import CORS
 from werkzeug.http import parse_set_header
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -16,6 +17,8 @@ CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After"]
 
 def init_app(app):
     """Apply TRUSTED_PROXY_COUNT, CORS_ORIGINS and the security headers to ``app``."""
+    # A stateless token API: no cookie sessions to open and sign on every request.
+    app.session_interface = NoCookieSessions()
     app.wsgi_app = SizedChunkedBodies(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
     proxies = app.config["TRUSTED_PROXY_COUNT"]
     if proxies:
@@ -33,8 +36,7 @@ def init_app(app):
             supports_credentials=False,
             max_age=600,
         )
-    app.after_request(_security_headers)
-    app.after_request(_empty_options_as_204)
+    app.after_request(_harden_response)
 
 
 def cors_origins(config):
@@ -42,20 +44,24 @@ def cors_origins(config):
     return [origin for origin in config["CORS_ORIGINS"].replace(",", " ").split() if origin]
 
 
-def _security_headers(response):
+def _harden_response(response):
+    """Add the security headers; answer Flask's automatic OPTIONS (empty text/html) as 204."""
     response.headers["X-Content-Type-Options"] = "nosniff"
-    if request.path.startswith("/api/v1/auth"):
-        # Bodies under /auth carry tokens or account data: never cache them.
-        response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _empty_options_as_204(response):
-    """Answer Flask's automatic OPTIONS (an empty text/html 200) as 204 No Content."""
     if request.method == "OPTIONS" and not response.get_data():
         response.status_code = HTTPStatus.NO_CONTENT
         response.headers.pop("Content-Type", None)
     return response
+
+
+class NoCookieSessions(SessionInterface):
+    """Never open or save a cookie session: `flask.session` stays a null session."""
+
+    def open_session(self, app, request):
+        """Return None, so that Flask uses its null session."""
+        return None
+
+    def save_session(self, app, session, response):
+        """Set no cookie."""
 
 
 class SizedChunkedBodies:
