@@ -58,9 +58,20 @@ _TOKEN_ERRORS = {
 }
 
 
-# Rate limits (api/ratelimits.py answers them): each reads its RATELIMIT_* setting.
-def _setting(name):
-    return lambda: current_app.config[name]
+# Rate limits (api/ratelimits.py answers them).
+def _limit(setting, scope, key_func, message, failed_only=False):
+    """Limit to the RATELIMIT_* ``setting`` per key; count only 401s if ``failed_only``."""
+    return limiter.limit(
+        lambda: current_app.config[setting],
+        key_func=key_func,
+        scope=scope,
+        error_message=message,
+        deduct_when=_is_failed_login if failed_only else None,
+    )
+
+
+def _is_failed_login(response):
+    return response.status_code == HTTPStatus.UNAUTHORIZED
 
 
 def _login_account_key():
@@ -72,41 +83,27 @@ def _login_account_key():
     return f"login-account:{login_reqparser.parse_args()['email']}"
 
 
-def _is_failed_login(response):
-    return response.status_code == HTTPStatus.UNAUTHORIZED
+def _password_change_key():
+    return f"password-change:{g.current_user.public_id}"
 
 
-login_address_limit = limiter.limit(
-    _setting("RATELIMIT_LOGIN_ADDRESS"),
-    key_func=get_remote_address,
-    scope="login-address",
-    error_message=TOO_MANY_REQUESTS,
+login_address_limit = _limit(
+    "RATELIMIT_LOGIN_ADDRESS", "login-address", get_remote_address, TOO_MANY_REQUESTS
 )
-login_account_limit = limiter.limit(
-    _setting("RATELIMIT_LOGIN_ACCOUNT"),
-    key_func=_login_account_key,
-    scope="login-account",
-    deduct_when=_is_failed_login,
-    error_message=ACCOUNT_LOCKED,
+login_account_limit = _limit(
+    "RATELIMIT_LOGIN_ACCOUNT", "login-account", _login_account_key, ACCOUNT_LOCKED, True
 )
-login_account_attempts_limit = limiter.limit(
-    _setting("RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS"),
-    key_func=_login_account_key,
-    scope="login-account-attempts",
-    error_message=ACCOUNT_LOCKED,
+login_account_attempts_limit = _limit(
+    "RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS",
+    "login-account-attempts",
+    _login_account_key,
+    ACCOUNT_LOCKED,
 )
-register_address_limit = limiter.limit(
-    _setting("RATELIMIT_REGISTER_ADDRESS"),
-    key_func=get_remote_address,
-    scope="register-address",
-    error_message=TOO_MANY_REQUESTS,
+register_address_limit = _limit(
+    "RATELIMIT_REGISTER_ADDRESS", "register-address", get_remote_address, TOO_MANY_REQUESTS
 )
-password_change_limit = limiter.limit(
-    _setting("RATELIMIT_LOGIN_ACCOUNT"),
-    key_func=lambda: f"password-change:{g.current_user.public_id}",
-    scope="password-change",
-    deduct_when=_is_failed_login,
-    error_message=ACCOUNT_LOCKED,
+password_change_limit = _limit(
+    "RATELIMIT_LOGIN_ACCOUNT", "password-change", _password_change_key, ACCOUNT_LOCKED, True
 )
 
 
