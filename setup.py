@@ -24,6 +24,7 @@ INSTALL_REQUIRES = [
     "limits>=3.13",
     "flask-cors>=5.0",
     "python-dotenv>=1.0",
+    "python-dateutil>=2.8",
 ]
 EXTRAS_REQUIRE = {
     "postgres": ["psycopg[binary]>=3.1"],

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import database_url
 from tests.support.paths import DOC
 from tests.support.servers import ROOT, GunicornServer
-from tests.util import EMAIL, PASSWORD, TOKEN_BLACKLISTED
+from tests.util import ADMIN_EMAIL, EMAIL, PASSWORD, TOKEN_BLACKLISTED
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -107,9 +107,9 @@ def test_a_browser_is_available():
     assert not MISSING, f"REQUIRE_BROWSER=1 but this machine lacks {MISSING}"
 
 
-def _operation(page, operation_id):
-    """Expand an operation of the auth namespace and switch it to "Try it out"."""
-    operation = page.locator(f"#operations-auth-{operation_id}")
+def _operation(page, operation_id, namespace="auth"):
+    """Expand an operation of ``namespace`` and switch it to "Try it out"."""
+    operation = page.locator(f"#operations-{namespace}-{operation_id}")
     operation.locator(".opblock-summary-control").click()
     operation.get_by_role("button", name="Try it out").click()
     return operation
@@ -173,6 +173,42 @@ def test_register_authorize_user_logout_in_swagger_ui(page, server):
         raise
     page.screenshot(path=SCREENSHOT, full_page=True)
     assert SCREENSHOT.is_file() and SCREENSHOT.stat().st_size > 0
+
+
+def _authorize(page, token):
+    page.locator(".auth-wrapper .authorize").click()
+    dialog = page.locator(".dialog-ux .modal-ux")
+    dialog.locator(".auth-container input").fill(f"Bearer {token}")
+    dialog.get_by_role("button", name="Authorize", exact=True).click()
+    dialog.get_by_role("button", name="Close", exact=True).click()
+    expect(dialog).to_be_hidden()
+
+
+def test_an_admin_creates_a_widget_in_swagger_ui(page, server, admin):
+    """Log in as the administrator, authorize, create a widget with Try it out, read it."""
+    try:
+        page.goto(server.url + DOC)
+        login = _operation(page, "post_login_user")
+        login.locator('tr[data-param-name="email"] input').fill(ADMIN_EMAIL)
+        login.locator('tr[data-param-name="password"] input').fill(PASSWORD)
+        _authorize(page, _execute(login, "200")["access_token"])
+        create = _operation(page, "post_widget_list", namespace="widgets")
+        create.locator('tr[data-param-name="name"] input').fill("tetraWIDG")
+        create.locator('tr[data-param-name="info_url"] input').fill("https://example.com/t")
+        create.locator('tr[data-param-name="deadline"] input').fill("12/31/2099")
+        assert _execute(create, "201") == {
+            "status": "success",
+            "message": "New widget added: tetraWIDG.",
+        }
+        read = _operation(page, "get_widget", namespace="widgets")
+        read.locator('tr[data-param-name="name"] input').fill("TETRAwidg")
+        widget = _execute(read, "200")
+        assert widget["name"] == "tetraWIDG"
+        assert widget["deadline"] == "12/31/99 11:59:59 PM UTC"
+        assert widget["owner"]["email"] == ADMIN_EMAIL
+    except Exception:
+        page.screenshot(path=FAILURE_SCREENSHOT, full_page=True)
+        raise
 
 
 def test_swagger_ui_loads_nothing_from_other_hosts(page, server):

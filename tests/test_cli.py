@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import jwt
 
-from flask_api_tutorial.models import BlacklistedToken, User
+from flask_api_tutorial.models import BlacklistedToken, User, Widget
 from flask_api_tutorial.util.datetime_util import utc_now
 from tests.util import TOKEN_BLACKLISTED, get_user, login_user, logout_user
 
@@ -62,6 +62,7 @@ def test_shell_context(app):
     context = app.make_shell_context()
     assert context["User"] is User
     assert context["BlacklistedToken"] is BlacklistedToken
+    assert context["Widget"] is Widget
     assert context["db"].session is not None
 
 

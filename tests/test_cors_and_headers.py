@@ -53,6 +53,7 @@ def test_allowed_origin_gets_the_cors_headers(cors_app):
         "GET",
         "POST",
         "PUT",
+        "DELETE",  # widgets
         "OPTIONS",
     }
     assert "Access-Control-Allow-Credentials" not in response.headers

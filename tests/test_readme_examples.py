@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,11 +42,45 @@ def test_the_readme_has_examples_for_every_endpoint():
     for path in ("register", "login", "user", "logout", "refresh", "logout-all", "password"):
         assert re.search(rf"curl [^\n]*\S*{API}/auth/{path}\b", commands), f"curl {path}"
         assert re.search(rf"http [^\n]*:5000{API}/auth/{path}\b", commands), f"httpie {path}"
+    for method in ("POST", "GET", "PUT", "DELETE"):
+        curl = "-X POST" if method == "POST" else "-X PUT" if method == "PUT" else ""
+        curl = "-X DELETE" if method == "DELETE" else curl
+        assert re.search(rf"curl [^\n]*{curl}[^\n]*{API}/widgets", commands), f"curl {method}"
+        httpie = method if method != "GET" else ""
+        assert re.search(rf"http {httpie}[^\n]*:5000{API}/widgets", commands), f"http {method}"
+
+
+def _add_admin_as_the_readme_does(database_url):
+    """Run the README's `flask add-user … --admin`, typing the password it names twice."""
+    text = README.read_text()
+    email = re.search(r"flask add-user (\S+) --admin", text).group(1)
+    password = re.search(r"the examples\s+use `([^`]+)`", text).group(1)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "add-user", email, "--admin"],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "FLASK_APP": "run.py",
+            "FLASK_CONFIG": "development",
+            "DATABASE_URL": database_url,
+        },
+        input=f"{password}\n{password}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Successfully added new admin user: {email}" in result.stdout
 
 
 @pytest.fixture
 def live_server(served_database):
-    """Serve the development configuration, as `make run` does, on a free port."""
+    """Serve the development configuration, as `make run` does, on a free port.
+
+    The README's administrator is added first, with the README's command.
+    """
+    _add_admin_as_the_readme_does(served_database)
     server = GunicornServer(
         served_database,
         workers=1,

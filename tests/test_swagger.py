@@ -40,6 +40,8 @@ def test_every_endpoint_is_documented(spec):
         "/auth/refresh",
         "/auth/logout-all",
         "/auth/password",
+        "/widgets",
+        "/widgets/{name}",
         "/health",
     }
     operations = {
@@ -50,13 +52,37 @@ def test_every_endpoint_is_documented(spec):
         ("/auth/refresh", "post"): {"200", "400", "401", "413", "415", "500", "503"},
         ("/auth/logout-all", "post"): {"200", "401", "500", "503"},
         ("/auth/password", "put"): {"200", "400", "401", "413", "415", "429", "500", "503"},
+        ("/widgets", "get"): {"200", "400", "401", "500", "503"},
+        ("/widgets", "post"): {
+            *("201", "400", "401", "403", "409", "413", "415", "500", "503"),
+        },
+        ("/widgets/{name}", "get"): {"200", "401", "404", "500", "503"},
+        ("/widgets/{name}", "put"): {
+            *("200", "201", "400", "401", "403", "409", "413", "415", "500", "503"),
+        },
+        ("/widgets/{name}", "delete"): {"204", "401", "403", "404", "500", "503"},
     }
     for (path, method), statuses in operations.items():
         operation = spec["paths"][path][method]
         assert set(operation["responses"]) == statuses, path
         for status, response in operation["responses"].items():
-            assert response["schema"]["$ref"].startswith("#/definitions/"), (path, status)
+            if status != "204":  # no body
+                assert response["schema"]["$ref"].startswith("#/definitions/"), (path, status)
         assert operation["summary"]
+
+
+def test_widget_operations_ask_for_the_token_and_mark_the_admin_ones(spec):
+    admin_only = {("/widgets", "post"), ("/widgets/{name}", "put"), ("/widgets/{name}", "delete")}
+    for path in ("/widgets", "/widgets/{name}"):
+        for method, operation in spec["paths"][path].items():
+            if method == "parameters":
+                continue
+            assert operation["security"] == [{"Bearer": []}], (path, method)
+            if (path, method) in admin_only:
+                assert "Administrators only" in operation["description"]
+                assert "403" in operation["responses"]
+            else:
+                assert "403" not in operation["responses"]
 
 
 def test_protected_operations_ask_for_the_bearer_token(spec):
@@ -101,6 +127,11 @@ def test_operation_ids_stay_what_generated_clients_call(spec):
         ("/auth/refresh", "post"): "post_refresh_tokens",
         ("/auth/logout-all", "post"): "post_logout_everywhere",
         ("/auth/password", "put"): "put_change_password",
+        ("/widgets", "get"): "get_widget_list",
+        ("/widgets", "post"): "post_widget_list",
+        ("/widgets/{name}", "get"): "get_widget",
+        ("/widgets/{name}", "put"): "put_widget",
+        ("/widgets/{name}", "delete"): "delete_widget",
         ("/health", "get"): "get_health",
     }
 

@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from flask_api_tutorial import db
 from flask_api_tutorial.api.auth.dto import email as email_type
 from flask_api_tutorial.api.auth.dto import new_password
-from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User
+from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User, Widget
 from flask_api_tutorial.util.datetime_util import utc_now
 
 
@@ -61,6 +61,7 @@ def _shell_context():
         "User": User,
         "BlacklistedToken": BlacklistedToken,
         "RefreshToken": RefreshToken,
+        "Widget": Widget,
     }
 
 

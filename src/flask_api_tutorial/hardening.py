@@ -10,7 +10,7 @@ from werkzeug.http import parse_set_header
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type"]
-CORS_METHODS = ["GET", "POST", "PUT", "OPTIONS"]
+CORS_METHODS = ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
 # Headers a browser client must be able to read: the challenge and the back-off.
 CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After"]
 
@@ -49,7 +49,8 @@ def _harden_response(response):
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.method == "OPTIONS" and not response.get_data():
         response.status_code = HTTPStatus.NO_CONTENT
-        response.headers.pop("Content-Type", None)
+    if response.status_code == HTTPStatus.NO_CONTENT:
+        response.headers.pop("Content-Type", None)  # no body, so no type
     return response
 
 

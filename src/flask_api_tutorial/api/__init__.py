@@ -6,6 +6,7 @@ from flask_restx import Api
 from flask_api_tutorial.api.auth.endpoints import auth_ns
 from flask_api_tutorial.api.errors import register_error_handlers
 from flask_api_tutorial.api.health.endpoints import health_ns
+from flask_api_tutorial.api.widgets.endpoints import widget_ns
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -30,7 +31,9 @@ api = Api(
         "the current user; trade a refresh token for a new pair (each one is used up "
         "by one refresh); log out (revoke this token, and with refresh_token its whole "
         "login), log out everywhere (revoke every token of the user) and change the "
-        "password (which also revokes them all). Send the access token as "
+        "password (which also revokes them all). Widgets: every logged-in user lists "
+        "(paginated) and reads them; administrators create, update and delete them. "
+        "Send the access token as "
         "`Authorization: Bearer <token>`. Bodies are accepted as form data or JSON. "
         "Login, registration and password changes are rate-limited (429 with "
         "Retry-After)."
@@ -40,6 +43,7 @@ api = Api(
 )
 
 api.add_namespace(auth_ns, path="/auth")
+api.add_namespace(widget_ns, path="/widgets")
 api.add_namespace(health_ns, path="/health")
 
 # Bodies under /auth carry tokens or account data: no response there is cached,

@@ -24,6 +24,22 @@ def format_timedelta_hms(delta):
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}"
 
 
+def format_timedelta_words(delta):
+    """Format a duration as "3 days 4 hours 5 minutes 6 seconds" (no days part under a day)."""
+    seconds = max(int(delta.total_seconds()), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [(days, "day")] if days else []
+    parts += [(hours, "hour"), (minutes, "minute"), (seconds, "second")]
+    return " ".join(f"{count} {unit}{'' if count == 1 else 's'}" for count, unit in parts)
+
+
+def format_utc(value):
+    """Format an aware datetime as the tutorial shows dates, in UTC: 12/31/26 11:59:59 PM UTC."""
+    return value.astimezone(timezone.utc).strftime("%m/%d/%y %I:%M:%S %p UTC")
+
+
 class UtcDateTime(TypeDecorator):
     """A DateTime column that stores UTC and always gives back aware datetimes.
 
