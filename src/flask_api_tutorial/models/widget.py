@@ -1,8 +1,12 @@
 """The Widget model (the tutorial's Part 5): what administrators create and users read."""
 
+from functools import cache
+
 from sqlalchemy import DDL, event
 
 from flask_api_tutorial import db
+from flask_api_tutorial.database import autocommit_engine
+from flask_api_tutorial.models.user import User
 from flask_api_tutorial.util.datetime_util import UtcDateTime, utc_now
 
 NAME_MAX_LENGTH = 100
@@ -44,6 +48,27 @@ class Widget(db.Model):
             return None
         return db.session.scalar(db.select(cls).where(db.func.lower(cls.name) == name.lower()))
 
+    @classmethod
+    def find_page(cls, page, per_page):
+        """Return (number of widgets, rows of page ``page``), oldest widget first.
+
+        Rows hold name, info_url, created_at, deadline, owner_email and
+        owner_public_id. Every logged-in user pages through widgets, so this is
+        one prebuilt statement outside the ORM session (on a server database,
+        outside a transaction), with the count from widget_count in it.
+        """
+        offset = (page - 1) * per_page
+        with autocommit_engine().connect() as connection:
+            rows = []
+            if offset < 2**31:  # no table holds more rows; a larger OFFSET overflows
+                rows = connection.execute(
+                    _page_statement(), {"offset": offset, "limit": per_page}
+                ).all()
+            if rows:
+                return rows[0].total, rows
+            # Past the last page (or no widgets): the count alone.
+            return connection.execute(_count_statement()).scalar() or 0, []
+
 
 class WidgetCount(db.Model):
     """The number of widgets, kept in one row by every create and delete.
@@ -67,13 +92,33 @@ class WidgetCount(db.Model):
             .execution_options(synchronize_session=False)
         )
 
-    @classmethod
-    def get(cls):
-        """Return the number of widgets."""
-        return db.session.scalar(db.select(cls.total).where(cls.id == 1)) or 0
-
 
 # The one row exists from the start (the migration inserts it too), so that
 # concurrent first creates only ever update it.
+@cache
+def _count_statement():
+    return db.select(WidgetCount.total).where(WidgetCount.id == 1)
+
+
+@cache
+def _page_statement():
+    """Build once: a page of widgets with their owners, and the number of widgets."""
+    return (
+        db.select(
+            _count_statement().scalar_subquery().label("total"),
+            Widget.name,
+            Widget.info_url,
+            Widget.created_at,
+            Widget.deadline,
+            User.email.label("owner_email"),
+            User.public_id.label("owner_public_id"),
+        )
+        .outerjoin(User, Widget.owner_id == User.id)
+        .order_by(Widget.id)
+        .offset(db.bindparam("offset"))
+        .limit(db.bindparam("limit"))
+    )
+
+
 _FIRST_ROW = DDL("INSERT INTO widget_count (id, total) VALUES (1, 0)")
 event.listen(WidgetCount.__table__, "after_create", _FIRST_ROW)

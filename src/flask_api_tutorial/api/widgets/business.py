@@ -1,8 +1,12 @@
 """What each widgets request does: the commits, the aborts and the responses."""
 
+from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from http import HTTPStatus
 from math import ceil
+from types import MappingProxyType
+from typing import NamedTuple
 
 from flask import g, url_for
 from flask_restx import abort
@@ -46,22 +50,19 @@ def create_widget(widget_dict):
 
 def retrieve_widget_list(page, per_page):
     """Answer one page of widgets, oldest first, with Link and Total-Count headers."""
-    total = WidgetCount.get()
+    total, rows = Widget.find_page(page, per_page)
     total_pages = max(1, ceil(total / per_page))
-    widgets = []
-    if page <= total_pages:  # past the last page there is nothing to read (or to overflow)
-        widgets = db.session.scalars(
-            db.select(Widget).order_by(Widget.id).offset((page - 1) * per_page).limit(per_page)
-        ).all()
     pages = {"self": page, "first": 1}
     if page > 1:
         pages["prev"] = page - 1
     if page < total_pages:
         pages["next"] = page + 1
     pages["last"] = total_pages
+    # Built from one url_for: names are ASCII letters, digits, "-" and "_", which a
+    # URL carries as they are.
+    list_path = url_for("api.widget_list")
     links = {
-        rel: url_for("api.widget_list", page=number, per_page=per_page)
-        for rel, number in pages.items()
+        rel: f"{list_path}?page={number}&per_page={per_page}" for rel, number in pages.items()
     }
     now = utc_now()
     body = {
@@ -72,7 +73,7 @@ def retrieve_widget_list(page, per_page):
         "total_pages": total_pages,
         "items_per_page": per_page,
         "total_items": total,
-        "items": [_widget_body(widget, now) for widget in widgets],
+        "items": [_widget_body(row, now, list_path) for row in rows],
     }
     headers = {
         "Link": ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items()),
@@ -83,7 +84,17 @@ def retrieve_widget_list(page, per_page):
 
 def retrieve_widget(name):
     """Answer the widget called ``name`` (any capitalisation), or 404."""
-    return _widget_body(_find_or_404(name), utc_now()), HTTPStatus.OK
+    widget = _find_or_404(name)
+    owner = widget.owner
+    row = _Row(
+        widget.name,
+        widget.info_url,
+        widget.created_at,
+        widget.deadline,
+        owner.email if owner else None,
+        owner.public_id if owner else None,
+    )
+    return _widget_body(row, utc_now(), url_for("api.widget_list")), HTTPStatus.OK
 
 
 def update_widget(name, widget_dict):
@@ -129,21 +140,40 @@ def valid_name_or_400(name):
         abort(HTTPStatus.BAD_REQUEST, BAD_REQUEST, errors={"name": str(error)})
 
 
-def _widget_body(widget, now):
+class _Row(NamedTuple):
+    """A widget as Widget.find_page returns it."""
+
+    name: str
+    info_url: str
+    created_at: datetime
+    deadline: datetime
+    owner_email: str | None
+    owner_public_id: str | None
+
+
+def _widget_body(row, now, list_path):
     """Return the widget in the shape of widget_model (which documents it)."""
-    passed = widget.deadline < now
-    owner = widget.owner
-    return {
-        "name": widget.name,
-        "info_url": widget.info_url,
-        "created_at": format_utc(widget.created_at),
-        "created_at_iso8601": widget.created_at.isoformat(),
-        "created_at_rfc822": format_datetime(widget.created_at, usegmt=True),
-        "deadline": format_utc(widget.deadline),
-        "deadline_passed": passed,
-        "time_remaining": (
-            "No time remaining" if passed else format_timedelta_words(widget.deadline - now)
-        ),
-        "owner": {"email": owner.email, "public_id": owner.public_id} if owner else None,
-        "link": url_for("api.widget", name=widget.name),
+    head, tail = _fixed_fields(*row[-6:], list_path)
+    passed = row.deadline < now
+    remaining = "No time remaining" if passed else format_timedelta_words(row.deadline - now)
+    return {**head, "deadline_passed": passed, "time_remaining": remaining, **tail}
+
+
+@lru_cache(maxsize=4096)
+def _fixed_fields(name, info_url, created_at, deadline, owner_email, owner_public_id, list_path):
+    """Return the fields that do not change with the clock, formatted once per widget version.
+
+    Keyed by every value they are made of, so an updated widget is formatted again.
+    Listing formats ten widgets a request: this keeps it cheap.
+    """
+    head = {
+        "name": name,
+        "info_url": info_url,
+        "created_at": format_utc(created_at),
+        "created_at_iso8601": created_at.isoformat(),
+        "created_at_rfc822": format_datetime(created_at, usegmt=True),
+        "deadline": format_utc(deadline),
     }
+    owner = {"email": owner_email, "public_id": owner_public_id} if owner_email else None
+    tail = {"owner": owner, "link": f"{list_path}/{name}"}
+    return MappingProxyType(head), MappingProxyType(tail)
