@@ -1018,3 +1018,24 @@ def test_owner_is_null_once_the_admins_account_is_gone(client, db, admin, user, 
     assert response.status_code == 200
     assert response.get_json()["owner"] is None
     assert response.get_json()["name"] == "orphan"
+
+
+def test_create_by_an_admin_deleted_meanwhile_is_401_not_409(
+    app, client, db, admin, time_machine, monkeypatch
+):
+    """The owner's row vanishes between the token check and the insert: 401, nothing stored."""
+    from flask_api_tutorial.api.auth import decorators
+
+    token = _login(client, time_machine)
+    check = decorators._check_access_token
+
+    def check_then_delete_the_admin():
+        user = check()
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(f"DELETE FROM site_user WHERE id = {user.id}")
+        return user
+
+    monkeypatch.setattr(decorators, "_check_access_token", check_then_delete_the_admin)
+    response = _create(client, token, name="ownerless")
+    assert_unauthorized(response, TOKEN_INVALID)
+    assert db.session.scalar(db.select(db.func.count(Widget.id))) == 0

@@ -13,9 +13,11 @@ from flask_restx import abort
 from sqlalchemy.exc import IntegrityError
 
 from flask_api_tutorial import db
+from flask_api_tutorial.api.errors import token_refused
 from flask_api_tutorial.api.widgets.dto import widget_name
-from flask_api_tutorial.models import Widget, WidgetCount
+from flask_api_tutorial.models import User, Widget, WidgetCount
 from flask_api_tutorial.util.datetime_util import format_timedelta_words, format_utc, utc_now
+from flask_api_tutorial.util.jwt_util import UNKNOWN_USER
 
 BAD_REQUEST = "Input payload validation failed"
 
@@ -36,6 +38,11 @@ def create_widget(widget_dict):
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
+        if Widget.find_by_name(name) is None:
+            # Not the name: the owner's account was deleted since its token was checked.
+            if User.find_by_public_id(g.current_user.public_id) is None:
+                raise token_refused(UNKNOWN_USER) from None
+            raise
         abort(
             HTTPStatus.CONFLICT,
             f"Widget name: {name} already exists, must be unique.",
