@@ -16,7 +16,8 @@ INSTALL_REQUIRES = [
     "SQLAlchemy>=2.0",
     "Flask-Migrate>=4.0",
     "alembic>=1.13",
-    "PyJWT>=2.10",
+    "PyJWT[crypto]>=2.10",
+    "cryptography>=43",
     "Flask-Bcrypt>=1.0.1",
     "bcrypt>=4.1",
     "email-validator>=2.1",
@@ -56,4 +57,7 @@ setup(
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
+    # A plugin command: `flask keys generate` runs without loading the app, whose
+    # start-up would refuse the key file that the command is about to create.
+    entry_points={"flask.commands": ["keys = flask_api_tutorial.cli:keys_cli"]},
 )

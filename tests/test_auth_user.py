@@ -111,7 +111,7 @@ def test_get_user_token_encoded_with_negative_lifetime(app, client, user):
     token = encode_access_token(
         user.public_id,
         admin=False,
-        key=app.config["SECRET_KEY"],
+        keys=app.config["ACCESS_TOKEN_KEYS"],
         lifetime=timedelta(seconds=-1),
         now=datetime.now(timezone.utc),
     )

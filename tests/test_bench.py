@@ -34,6 +34,9 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
         assert all(
             p["user_rps"] > 0 and p["bare_rps"] > 0 for p in section["user_vs_bare"]["pairs"]
         )
+        signed = section["eddsa_vs_hs256"]
+        assert all(p["eddsa_rps"] > 0 and p["hs256_rps"] > 0 for p in signed["pairs"])
+        assert signed["verify_us"]["eddsa"] > 0 and signed["verify_us"]["hs256"] > 0
         assert section["blacklist_scale"]["rows"] == 10_000
         assert section["blacklist_scale"]["full_rps"] > 0
     assert figures["login_cost"]["login_ms"] > 0

@@ -45,9 +45,12 @@ def test_testing_tokens_live_five_seconds_as_the_tutorials(app, client, user, ti
 def test_derived_settings_are_computed_once_at_start_up(app):
     assert app.config["ACCESS_TOKEN_LIFETIME"] == timedelta(seconds=5)
     assert app.config["REFRESH_TOKEN_LIFETIME"] == timedelta(days=30)
-    key = app.config["REFRESH_TOKEN_KEY"]
+    access, refresh = app.config["ACCESS_TOKEN_KEYS"], app.config["REFRESH_TOKEN_KEYS"]
+    assert access.signer.signing_key == app.config["SECRET_KEY"]
+    key = refresh.signer.signing_key
     assert isinstance(key, str) and len(key) == 64
     assert app.config["SECRET_KEY"] not in key
+    assert refresh.signer.kid != access.signer.kid
 
 
 def test_encode_access_token_needs_no_arguments(db, user, time_machine):

@@ -1,4 +1,6 @@
-"""Flask commands: add-user, purge-tokens, and what `flask shell` starts with."""
+"""Flask commands: add-user, purge-tokens, keys, and what `flask shell` starts with."""
+
+import os
 
 import click
 from sqlalchemy.exc import IntegrityError
@@ -6,7 +8,9 @@ from sqlalchemy.exc import IntegrityError
 from flask_api_tutorial import db
 from flask_api_tutorial.api.auth.dto import email as email_type
 from flask_api_tutorial.api.auth.dto import new_password
+from flask_api_tutorial.config import ConfigError, check_environment
 from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User, Widget
+from flask_api_tutorial.util import jwt_util
 from flask_api_tutorial.util.datetime_util import utc_now
 
 
@@ -55,6 +59,63 @@ def purge_tokens():
     )
 
 
+@click.group("keys")
+def keys_cli():
+    """Token signing keys: generate a private key, list the configured keys."""
+
+
+@keys_cli.command("generate")
+@click.option(
+    "--algorithm",
+    type=click.Choice(jwt_util.ASYMMETRIC_ALGORITHMS),
+    required=True,
+    help="EdDSA (Ed25519) or RS256 (RSA).",
+)
+@click.option("--out", "path", type=click.Path(dir_okay=False), required=True, help="PEM file.")
+@click.option(
+    "--bits",
+    type=click.IntRange(min=jwt_util.RSA_MIN_BITS),
+    default=jwt_util.RSA_DEFAULT_BITS,
+    show_default=True,
+    help="RSA key size.",
+)
+def generate_key(algorithm, path, bits):
+    """Write a new private key to --out (mode 0600, never over a file) and print its kid.
+
+    Needs no configuration: it works while JWT_PRIVATE_KEY_FILE names the file it
+    is about to create (the command is a Flask plugin, run without loading the app).
+    """
+    pem, kid = jwt_util.generate_private_key(algorithm, bits)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{path} exists; refusing to overwrite it") from None
+    except OSError as error:
+        raise click.ClickException(f"cannot create {path}: {error.strerror}") from None
+    with os.fdopen(fd, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)  # whatever the umask
+        file.write(pem)
+    click.echo(f"Wrote a new {algorithm} private key to {path}; its kid:", err=True)
+    click.echo(kid)
+
+
+@keys_cli.command("list")
+def list_keys():
+    """Print the kid, algorithm and role of every configured key; never a secret."""
+    try:
+        _, config = check_environment()
+    except ConfigError as error:
+        raise click.ClickException(f"Configuration error: {error}") from None
+    for kind, keys in (
+        ("access", config["ACCESS_TOKEN_KEYS"]),
+        ("refresh", config["REFRESH_TOKEN_KEYS"]),
+    ):
+        for key in keys:
+            click.echo(f"{kind:<8} {key.role:<9} {key.algorithm:<6} {key.kid}  ({key.source})")
+        if keys.legacy:
+            click.echo(f"{kind:<8} tokens without kid: HS256 with {len(keys.legacy)} secret(s)")
+
+
 def _shell_context():
     return {
         "db": db,
@@ -69,4 +130,5 @@ def init_app(app):
     """Attach the commands and the shell context to ``app``."""
     app.cli.add_command(add_user)
     app.cli.add_command(purge_tokens)
+    app.cli.add_command(keys_cli)
     app.shell_context_processor(_shell_context)

@@ -13,7 +13,7 @@ from limits import parse_many
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from flask_api_tutorial.util.jwt_util import refresh_key
+from flask_api_tutorial.util import jwt_util
 
 CONFIG_NAMES = ("development", "testing", "production")
 DEFAULT_CONFIG = "development"
@@ -43,6 +43,17 @@ class Config:
     """Defaults shared by every configuration."""
 
     SECRET_KEY = DEV_SECRET_KEY
+    # Old secrets still accepted for verification during a rotation (newest first).
+    SECRET_KEY_FALLBACKS = []
+    # HS256 signs with SECRET_KEY; EdDSA or RS256 with JWT_PRIVATE_KEY_FILE, whose
+    # public key (and the retired ones in JWT_PUBLIC_KEY_FILES) /.well-known/jwks.json
+    # publishes. JWT_ACCEPT_SECRET_KEY: during a switch from HS256, keep accepting
+    # tokens signed with SECRET_KEY or a fallback.
+    JWT_ALGORITHM = jwt_util.HS256
+    JWT_PRIVATE_KEY_FILE = ""
+    JWT_PUBLIC_KEY_FILES = []
+    JWT_ACCEPT_SECRET_KEY = False
+    JWKS_MAX_AGE_SECONDS = 300
     TOKEN_EXPIRE_HOURS = 0
     TOKEN_EXPIRE_MINUTES = 15
     TOKEN_EXPIRE_SECONDS = 0
@@ -131,6 +142,8 @@ _CONFIGS = {
 
 _STRING_SETTINGS = (
     "SECRET_KEY",
+    "JWT_ALGORITHM",
+    "JWT_PRIVATE_KEY_FILE",
     "DATABASE_URL",
     "RATELIMIT_STORAGE_URI",
     "RATELIMIT_KEY_PREFIX",
@@ -140,7 +153,8 @@ _STRING_SETTINGS = (
     "RATELIMIT_REGISTER_ADDRESS",
     "CORS_ORIGINS",
 )
-_BOOL_SETTINGS = ("RATELIMIT_ENABLED",)
+_LIST_SETTINGS = ("SECRET_KEY_FALLBACKS", "JWT_PUBLIC_KEY_FILES")
+_BOOL_SETTINGS = ("RATELIMIT_ENABLED", "JWT_ACCEPT_SECRET_KEY")
 _RATE_LIMIT_SETTINGS = (
     "RATELIMIT_LOGIN_ACCOUNT",
     "RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS",
@@ -203,6 +217,10 @@ def settings_from_environ(config_name, environ=None):
     for name in _STRING_SETTINGS:
         if environ.get(name, "").strip():
             settings[name] = environ[name].strip()
+    for name in _LIST_SETTINGS:
+        items = [item.strip() for item in environ.get(name, "").split(",")]
+        if any(items):
+            settings[name] = [item for item in items if item]
     if "DATABASE_URL" in settings:
         settings["SQLALCHEMY_DATABASE_URI"] = settings.pop("DATABASE_URL")
     for name, (lowest, highest) in _INT_SETTINGS.items():
@@ -247,6 +265,7 @@ def check_environment(environ=None):
     config = {name: getattr(config_class, name) for name in dir(config_class) if name.isupper()}
     config.update(settings_from_environ(config_name, environ))
     validate(config_name, config)
+    config.update(derived_settings(config))  # reads the key files, which may be refused
     return config_name, config
 
 
@@ -260,11 +279,27 @@ def _access_token_lifetime(config):
 
 
 def derived_settings(config):
-    """Return the values computed from the settings, once: lifetimes and the refresh key."""
+    """Return the values computed from the settings, once: lifetimes and token keys.
+
+    ACCESS_TOKEN_KEYS and REFRESH_TOKEN_KEYS are jwt_util.KeySets; building them
+    reads the key files, so a missing or unusable key stops start-up here.
+    """
+    try:
+        access_keys, refresh_keys = jwt_util.build_keys(
+            config["JWT_ALGORITHM"],
+            config["SECRET_KEY"],
+            fallbacks=config["SECRET_KEY_FALLBACKS"],
+            private_key_file=config["JWT_PRIVATE_KEY_FILE"],
+            public_key_files=config["JWT_PUBLIC_KEY_FILES"],
+            accept_secret_key=config["JWT_ACCEPT_SECRET_KEY"],
+        )
+    except jwt_util.KeyConfigError as error:
+        raise ConfigError(str(error)) from None
     return {
         "ACCESS_TOKEN_LIFETIME": _access_token_lifetime(config),
         "REFRESH_TOKEN_LIFETIME": timedelta(days=config["REFRESH_TOKEN_EXPIRE_DAYS"]),
-        "REFRESH_TOKEN_KEY": refresh_key(config["SECRET_KEY"]),
+        "ACCESS_TOKEN_KEYS": access_keys,
+        "REFRESH_TOKEN_KEYS": refresh_keys,
     }
 
 
@@ -279,14 +314,36 @@ def validate(config_name, config):
             raise ConfigError(
                 f"{name}={config[name]!r} is not a rate limit such as '5 per minute;100 per hour'"
             ) from None
+    _validate_algorithm(config)
     if config_name != "production":
         return
-    key = config.get("SECRET_KEY")
-    if not key:
+    # Refresh tokens are signed with a key derived from it, whatever the algorithm.
+    if not config.get("SECRET_KEY"):
         raise ConfigError("SECRET_KEY must be set in production")
-    if key in PLACEHOLDER_SECRET_KEYS:
-        raise ConfigError("SECRET_KEY is a published placeholder; generate a new one")
-    if len(key.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+    fallbacks = config["SECRET_KEY_FALLBACKS"]
+    for n, key in enumerate([config["SECRET_KEY"], *fallbacks]):
+        name = "SECRET_KEY" if n == 0 else f"SECRET_KEY_FALLBACKS #{n}"
+        if key in PLACEHOLDER_SECRET_KEYS:
+            raise ConfigError(f"{name} is a published placeholder; generate a new one")
+        if len(key.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+            raise ConfigError(
+                f"{name} must be at least {MIN_SECRET_KEY_BYTES} bytes in production"
+            )
+
+
+def _validate_algorithm(config):
+    algorithm = config["JWT_ALGORITHM"]
+    if algorithm not in jwt_util.ALGORITHMS:
         raise ConfigError(
-            f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production"
+            f"JWT_ALGORITHM={algorithm!r} is not one of: {', '.join(jwt_util.ALGORITHMS)}"
+        )
+    if algorithm == jwt_util.HS256 and config["JWT_PRIVATE_KEY_FILE"]:
+        raise ConfigError(
+            "JWT_PRIVATE_KEY_FILE is set but JWT_ALGORITHM=HS256 signs with SECRET_KEY; "
+            "set JWT_ALGORITHM=EdDSA or RS256 to sign with the private key"
+        )
+    if algorithm != jwt_util.HS256 and not config["JWT_PRIVATE_KEY_FILE"]:
+        raise ConfigError(
+            f"JWT_ALGORITHM={algorithm} needs JWT_PRIVATE_KEY_FILE, the PEM private key "
+            "that signs (flask keys generate makes one)"
         )

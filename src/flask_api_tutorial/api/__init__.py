@@ -3,7 +3,7 @@
 from flask import Blueprint, request
 from flask_restx import Api
 
-from flask_api_tutorial.api.auth.endpoints import auth_ns
+from flask_api_tutorial.api.auth.endpoints import auth_ns, jwks
 from flask_api_tutorial.api.errors import register_error_handlers
 from flask_api_tutorial.api.health.endpoints import health_ns
 from flask_api_tutorial.api.widgets.endpoints import widget_ns
@@ -27,7 +27,7 @@ api = Api(
     version="1.0",
     title="Flask API with JWT-Based Authentication",
     description=(
-        "Register and log in for an HS256 JWT access token and a refresh token; read "
+        "Register and log in for a JWT access token and a refresh token; read "
         "the current user; trade a refresh token for a new pair (each one is used up "
         "by one refresh); log out (revoke this token, and with refresh_token its whole "
         "login), log out everywhere (revoke every token of the user) and change the "
@@ -36,7 +36,9 @@ api = Api(
         "Send the access token as "
         "`Authorization: Bearer <token>`. Bodies are accepted as form data or JSON. "
         "Login, registration and password changes are rate-limited (429 with "
-        "Retry-After)."
+        "Retry-After). Tokens name their signing key in the kid header; with EdDSA or "
+        "RS256 signing, the public keys are at /.well-known/jwks.json (outside this API's "
+        "prefix, documented in the README)."
     ),
     doc="/ui",
     authorizations=AUTHORIZATIONS,
@@ -49,11 +51,13 @@ api.add_namespace(health_ns, path="/health")
 # Bodies under /auth carry tokens or account data: no response there is cached,
 # errors and unknown routes included.
 NO_STORE_PREFIX = f"{api_bp.url_prefix}{auth_ns.path}"
+JWKS_PATH = "/.well-known/jwks.json"
 
 
 def init_app(app):
-    """Register the blueprint and its error handlers; keep /auth responses out of caches."""
+    """Register the blueprint, the JWKS and the error handlers; keep /auth out of caches."""
     app.register_blueprint(api_bp)
+    app.add_url_rule(JWKS_PATH, endpoint="jwks", view_func=jwks)
     register_error_handlers(app, api)
     app.after_request(_no_store_under_auth)
 

@@ -153,7 +153,7 @@ class User(db.Model):
         return jwt_util.encode_access_token(
             public_id=self.public_id,
             admin=self.admin,
-            key=config["SECRET_KEY"],
+            keys=config["ACCESS_TOKEN_KEYS"],
             lifetime=config["ACCESS_TOKEN_LIFETIME"],
             now=now or datetime.now(timezone.utc),
             version=self.token_version,
@@ -180,7 +180,7 @@ class User(db.Model):
             family=row.family_id,
             version=self.token_version,
             jti=row.jti,
-            key=config["REFRESH_TOKEN_KEY"],
+            keys=config["REFRESH_TOKEN_KEYS"],
             lifetime=config["REFRESH_TOKEN_LIFETIME"],
             now=now,
         )
@@ -199,7 +199,8 @@ class User(db.Model):
         if access_token.startswith("Bearer "):
             access_token = access_token.removeprefix("Bearer ").strip()
         try:
-            claims = jwt_util.decode_access_token(access_token, current_app.config["SECRET_KEY"])
+            keys = current_app.config["ACCESS_TOKEN_KEYS"]
+            claims = jwt_util.decode_access_token(access_token, keys)
             user = User.find_by_access_token(claims)
         except jwt_util.TokenError as error:
             return Result(success=False, error=TOKEN_MESSAGES[error.kind])

@@ -238,7 +238,7 @@ def _revoke_family(family_id, now):
 def _decode_refresh_token(token, verify_exp=True):
     try:
         return decode_refresh_token(
-            token, current_app.config["REFRESH_TOKEN_KEY"], verify_exp=verify_exp
+            token, current_app.config["REFRESH_TOKEN_KEYS"], verify_exp=verify_exp
         )
     except TokenError as error:
         audit("refresh_rejected", reason=error.kind)

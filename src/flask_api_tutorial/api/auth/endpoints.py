@@ -2,7 +2,7 @@
 
 from http import HTTPStatus
 
-from flask import current_app, g, request
+from flask import abort, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 from flask_restx import Namespace, Resource
 
@@ -30,6 +30,7 @@ from flask_api_tutorial.api.auth.dto import (
     validation_error_model,
 )
 from flask_api_tutorial.api.errors import ACCOUNT_LOCKED, TOO_MANY_REQUESTS
+from flask_api_tutorial.util.jwt_util import HS256
 
 auth_ns = Namespace(name="auth", validate=True)
 for model in (token_model, user_model, status_model, error_model, validation_error_model):
@@ -272,3 +273,18 @@ class ChangePassword(Resource):
         return process_password_change_request(
             request_data["current_password"], request_data["new_password"]
         )
+
+
+def jwks():
+    """GET /.well-known/jwks.json: the public keys that verify access tokens (RFC 7517).
+
+    At the host root (RFC 8615), where other services' JWT libraries look, so not
+    in the Swagger docs (the README documents it). Signer and retired keys alike,
+    public parts only; with HS256 there is nothing to publish, a secret never is: 404.
+    """
+    config = current_app.config
+    if config["JWT_ALGORITHM"] == HS256:
+        abort(HTTPStatus.NOT_FOUND)
+    response = jsonify(config["ACCESS_TOKEN_KEYS"].jwks)
+    response.headers["Cache-Control"] = f"public, max-age={config['JWKS_MAX_AGE_SECONDS']}"
+    return response
