@@ -680,6 +680,76 @@ def list_vs_bare(database_url, args, label):
         bare.stop()
 
 
+def eddsa_vs_hs256(database_url, args, label):
+    """Target 8: GET /auth/user with EdDSA-signed tokens against HS256, alternating.
+
+    Two API servers on one database, target 1's settings: one signs with SECRET_KEY
+    (HS256), the other with a fresh Ed25519 key. Also reported: what verifying one
+    token costs in-process with each (a token is verified once per process; the
+    verified-token cache serves its later requests, for both alike).
+    """
+    sys.path.insert(0, str(ROOT / "src"))
+    from flask_api_tutorial.util import jwt_util
+
+    folder = tempfile.mkdtemp()
+    key_file = Path(folder) / "eddsa.pem"
+    key_file.write_bytes(jwt_util.generate_private_key(jwt_util.EDDSA)[0])
+    hs256 = Server(8681, api_env(database_url), cpu=0).start()
+    eddsa_env = api_env(database_url, JWT_ALGORITHM=jwt_util.EDDSA, JWT_PRIVATE_KEY_FILE=key_file)
+    eddsa = Server(8682, eddsa_env, cpu=0)
+    try:
+        eddsa.start()
+        hs256_token = register_and_login(hs256.port)
+        eddsa_token = register_and_login(eddsa.port)
+        for port, token in ((hs256.port, hs256_token), (eddsa.port, eddsa_token)):
+            load(port, "/api/v1/auth/user", 1, token)  # warm-up
+        pairs = []
+        for _ in range(args.rounds):
+            signed = load(eddsa.port, "/api/v1/auth/user", args.duration, eddsa_token)
+            secret = load(hs256.port, "/api/v1/auth/user", args.duration, hs256_token)
+            pairs.append({"eddsa_rps": signed["rps"], "hs256_rps": secret["rps"]})
+        ratio = statistics.median(p["eddsa_rps"] / p["hs256_rps"] for p in pairs)
+        return {
+            "pairs": pairs,
+            "ratio": ratio,
+            "target": ">= 0.9",
+            "ok": ratio >= 0.9,
+            "verify_us": {
+                "hs256": _verify_microseconds(hs256_token, SECRET_KEY),
+                "eddsa": _verify_microseconds(eddsa_token, _public_key(eddsa_token, eddsa.port)),
+            },
+        }
+    finally:
+        hs256.stop()
+        eddsa.stop()
+        shutil.rmtree(folder)
+
+
+def _public_key(token, port):
+    """Return the key that verifies ``token``, from the server's JWKS."""
+    import jwt
+
+    _, keys, _ = request(port, "GET", "/.well-known/jwks.json")
+    kid = jwt.get_unverified_header(token)["kid"]
+    (jwk,) = [key for key in keys["keys"] if key["kid"] == kid]
+    return jwt.PyJWK(jwk).key
+
+
+def _verify_microseconds(token, key, count=2000):
+    """Return the median time of one full signature check of ``token`` (µs), uncached."""
+    import jwt
+
+    algorithm = jwt.get_unverified_header(token)["alg"]
+    options = {"verify_exp": False}
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(count):
+            jwt.decode(token, key, algorithms=[algorithm], options=options)
+        times.append((time.perf_counter() - start) / count * 1e6)
+    return statistics.median(times)
+
+
 # Reporting
 
 
@@ -737,7 +807,23 @@ def report_list_vs_bare(listed, label):
     _table(f"[7] GET /widgets ({listed['rows']} widgets) vs bare Flask ({label})", rows)
 
 
+def report_eddsa_vs_hs256(signed, label):
+    """Print target 8's table."""
+    rows = [
+        (f"round {i + 1}: EdDSA / HS256 rps", f"{p['eddsa_rps']:.0f} / {p['hs256_rps']:.0f}")
+        for i, p in enumerate(signed["pairs"])
+    ]
+    rows += [("median ratio", signed["ratio"]), ("target", signed["target"])]
+    rows += [("met", signed["ok"])]
+    verify = signed["verify_us"]
+    rows += [
+        ("one uncached verify, µs", f"EdDSA {verify['eddsa']:.1f}, HS256 {verify['hs256']:.1f}")
+    ]
+    _table(f"[8] GET /auth/user, EdDSA tokens vs HS256 ({label})", rows)
+
+
 REPORTS = {
+    "eddsa_vs_hs256": report_eddsa_vs_hs256,
     "user_vs_bare": report_user_vs_bare,
     "widgets_scale": report_widgets_scale,
     "list_vs_bare": report_list_vs_bare,
@@ -760,7 +846,7 @@ def main():
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/)")
     parser.add_argument(
         "--targets",
-        default="1,2,3,4,5,6,7",
+        default="1,2,3,4,5,6,7,8",
         help="comma-separated target numbers to run (default: all)",
     )
     args = parser.parse_args()
@@ -805,6 +891,8 @@ def main():
                 record(section, "widgets_scale", label, widgets_scale, url)
             if "7" in targets:
                 record(section, "list_vs_bare", label, list_vs_bare, url)
+            if "8" in targets:
+                record(section, "eddsa_vs_hs256", label, eddsa_vs_hs256, url)
             if label != "sqlite":
                 drop_tables(url)
         sqlite = databases["sqlite"]
