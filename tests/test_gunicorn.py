@@ -2,8 +2,6 @@
 
 import http.client
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -12,10 +10,8 @@ from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
 from tests.conftest import database_url
 from tests.support.paths import AUTH_REGISTER, HEALTH
-from tests.support.servers import ROOT, GunicornServer
+from tests.support.servers import GunicornServer
 from tests.util import EMAIL
-
-START_TIMEOUT = 60
 
 
 @pytest.mark.parametrize(
@@ -27,18 +23,7 @@ START_TIMEOUT = 60
 )
 def test_refused_configuration_stops_gunicorn(tmp_path, secret_key, message):
     """Item 12: before, workers crash-looped while the port stayed open."""
-    server = GunicornServer(database_url(tmp_path), SECRET_KEY=secret_key)
-    try:
-        finished = subprocess.run(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=START_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"gunicorn kept running with a refused configuration: {error.stderr}")
+    finished = GunicornServer(database_url(tmp_path), SECRET_KEY=secret_key).run_refused()
     assert finished.returncode != 0
     assert f"Configuration error: {message}" in finished.stderr
 

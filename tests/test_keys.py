@@ -1074,17 +1074,7 @@ def test_a_missing_key_file_stops_gunicorn(keys, tmp_path):
     server = GunicornServer(
         database_url(tmp_path), SECRET_KEY=SECRET, **_filled(MISSING_KEY, keys)
     )
-    try:
-        finished = subprocess.run(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=START_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"gunicorn kept running with a refused configuration: {error.stderr}")
+    finished = server.run_refused()
     assert finished.returncode != 0
     assert f"Configuration error: {MISSING_KEY_MESSAGE.format(**keys.paths())}" in finished.stderr
     assert "Booting worker" not in finished.stderr

@@ -8,6 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.support.tcp_proxy import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +68,23 @@ class GunicornServer:
                 raise RuntimeError("gunicorn exited:\n" + "".join(self.output))
             if "Listening at:" in line:
                 return self
+
+    def run_refused(self):
+        """Run gunicorn expecting it to refuse its configuration; return the finished process.
+
+        Fails the test if gunicorn is still running after START_TIMEOUT.
+        """
+        try:
+            return subprocess.run(
+                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
+                cwd=ROOT,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=START_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired as error:
+            pytest.fail(f"gunicorn kept running with a refused configuration: {error.stderr}")
 
     def _read(self, lines):
         for line in self.process.stderr:
