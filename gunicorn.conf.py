@@ -5,6 +5,8 @@ Start from the project folder: ``gunicorn -c gunicorn.conf.py``. The app is
 """
 
 import os
+import shutil
+import tempfile
 
 from dotenv import load_dotenv
 
@@ -44,10 +46,14 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The default format with the path instead of the request line, so that a query
 # string (where a client may wrongly put a password or a token) is never logged;
-# plus the time taken in microseconds.
+# plus the time taken in microseconds and the request id (X-Request-ID).
 access_log_format = (
-    '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus'
+    '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)sus '
+    "request_id=%({x-request-id}o)s"
 )
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+# Made by this master: removed at exit.
+_created_directories = []
 proc_name = "flask_api_tutorial"
 # No gunicornc control socket: nothing uses it, and several instances on one
 # machine would fight over its path.
@@ -64,6 +70,8 @@ def on_starting(server):
         config_name, config = check_environment()
     except ConfigError as error:
         raise SystemExit(f"Configuration error: {error}") from None
+    if config["METRICS_ENABLED"]:
+        _prepare_metrics_directory(server)
     if (
         config_name == "production"
         and config["RATELIMIT_ENABLED"]
@@ -76,3 +84,38 @@ def on_starting(server):
             workers,
             workers,
         )
+
+
+def _prepare_metrics_directory(server):
+    """Give the workers one directory for their metrics, empty, before any of them starts.
+
+    prometheus_client's multiprocess mode: each worker writes its counts to files
+    there, /metrics adds them up (those of exited workers too, so counts survive a
+    worker's restart). PROMETHEUS_MULTIPROC_DIR names it (one per instance), else
+    a temporary one is made and removed at exit.
+    """
+    directory = os.environ.get(METRICS_DIRECTORY)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+    else:
+        directory = tempfile.mkdtemp(prefix="flask_api_tutorial-metrics-")
+        os.environ[METRICS_DIRECTORY] = directory  # the workers inherit it at fork
+        _created_directories.append(directory)
+    server.log.info("Metrics of every worker in %s", directory)
+
+
+def child_exit(server, worker):
+    """Mark an exited worker's metrics dead (its counters are kept, its gauges dropped)."""
+    if os.environ.get(METRICS_DIRECTORY):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the temporary metrics directory this server made."""
+    for directory in _created_directories:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -26,6 +26,7 @@ INSTALL_REQUIRES = [
     "flask-cors>=5.0",
     "python-dotenv>=1.0",
     "python-dateutil>=2.8",
+    "prometheus-client>=0.20",
 ]
 EXTRAS_REQUIRE = {
     "postgres": ["psycopg[binary]>=3.1"],

@@ -5,6 +5,7 @@ every test that uses it, so that url_for works in tests and in tests/util.py.
 """
 
 import os
+import shutil
 
 import pytest
 
@@ -34,9 +35,10 @@ def _redis_unavailable():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip postgres/redis tests, with the reason, where those servers are absent.
+    """Skip postgres/redis/prometheus tests, with the reason, where those are absent.
 
-    With REQUIRE_REDIS=1 (as in CI) a missing Redis fails the run instead.
+    With REQUIRE_REDIS=1 or REQUIRE_PROMETHEUS=1 (as in CI) a missing Redis or
+    prometheus fails the run instead.
     """
     postgres_skip = pytest.mark.skip(
         reason="needs PostgreSQL (TEST_DATABASE_URL); `make test` runs it"
@@ -46,7 +48,16 @@ def pytest_collection_modifyitems(config, items):
         redis_reason = _redis_unavailable()
         if redis_reason and os.environ.get("REQUIRE_REDIS") == "1":
             raise pytest.UsageError(f"REQUIRE_REDIS=1 but {redis_reason}")
+    prometheus_missing = [name for name in ("prometheus", "promtool") if not shutil.which(name)]
+    if prometheus_missing and any("prometheus" in item.keywords for item in items):
+        if os.environ.get("REQUIRE_PROMETHEUS") == "1":
+            raise pytest.UsageError(f"REQUIRE_PROMETHEUS=1 but {prometheus_missing} not found")
+    prometheus_skip = pytest.mark.skip(
+        reason=f"needs {', '.join(prometheus_missing)} (Debian's prometheus package)"
+    )
     for item in items:
+        if "prometheus" in item.keywords and prometheus_missing:
+            item.add_marker(prometheus_skip)
         if "postgres" in item.keywords and not ON_POSTGRES:
             item.add_marker(postgres_skip)
         if "redis" in item.keywords and redis_reason:

@@ -63,7 +63,7 @@ def test_allowed_origin_gets_the_cors_headers(cors_app):
     exposed = {
         h.strip().lower() for h in simple.headers["Access-Control-Expose-Headers"].split(",")
     }
-    assert exposed == {"www-authenticate", "retry-after"}
+    assert exposed == {"www-authenticate", "retry-after", "x-request-id"}
 
 
 def test_second_listed_origin_is_allowed_too(cors_app):

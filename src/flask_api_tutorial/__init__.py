@@ -54,7 +54,16 @@ def create_app(config_name=None, test_config=None):
     ``test_config`` overrides settings after the environment has been read; the test
     suite uses it to choose its database.
     """
-    from flask_api_tutorial import api, audit, cli, config, database, hardening, models  # noqa: F401
+    from flask_api_tutorial import (  # noqa: F401
+        api,
+        audit,
+        cli,
+        config,
+        database,
+        hardening,
+        metrics,
+        models,
+    )
     from flask_api_tutorial.api import ratelimits
 
     app = Flask("flask_api_tutorial")
@@ -62,11 +71,13 @@ def create_app(config_name=None, test_config=None):
     config.init_app(app, config_name, test_config)
     database.init_app(app)
     bcrypt.init_app(app)
+    # First: its timer starts before, and its count runs after, every other hook.
+    metrics.init_app(app)
     hardening.init_app(app)
     api.init_app(app)
-    # Last: its after_request hooks then run first, so a 503 that replaces a
-    # response there still gets the CORS and security headers of the others.
-    ratelimits.init_app(app)
     audit.init_app(app)
+    # Last: its after_request hooks then run first, so a 503 that replaces a
+    # response there still gets the request id, the CORS and security headers.
+    ratelimits.init_app(app)
     cli.init_app(app)
     return app

@@ -6,6 +6,7 @@ the rest of the code reads from there: a setting changed in app.config afterward
 does not change what was derived from it.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 
@@ -101,6 +102,11 @@ class Config:
     TRUSTED_PROXY_COUNT = 0
     # Origins allowed to call the API from a browser; empty means no CORS at all.
     CORS_ORIGINS = ""
+    # Operators: /metrics (Prometheus) for direct peers in METRICS_ALLOW, when enabled;
+    # LOG_FORMAT text (key=value audit lines) or json (one object per line).
+    METRICS_ENABLED = False
+    METRICS_ALLOW = "127.0.0.0/8,::1/128"
+    LOG_FORMAT = "text"
     WWW_AUTH_REALM = "registered_users@mydomain.com"
     WWW_AUTH_ADMIN_REALM = "admin_users@mydomain.com"
     RESTX_ERROR_404_HELP = False
@@ -152,9 +158,12 @@ _STRING_SETTINGS = (
     "RATELIMIT_LOGIN_ADDRESS",
     "RATELIMIT_REGISTER_ADDRESS",
     "CORS_ORIGINS",
+    "METRICS_ALLOW",
+    "LOG_FORMAT",
 )
 _LIST_SETTINGS = ("SECRET_KEY_FALLBACKS", "JWT_PUBLIC_KEY_FILES")
-_BOOL_SETTINGS = ("RATELIMIT_ENABLED", "JWT_ACCEPT_SECRET_KEY")
+_BOOL_SETTINGS = ("RATELIMIT_ENABLED", "JWT_ACCEPT_SECRET_KEY", "METRICS_ENABLED")
+LOG_FORMATS = ("text", "json")
 _RATE_LIMIT_SETTINGS = (
     "RATELIMIT_LOGIN_ACCOUNT",
     "RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS",
@@ -296,6 +305,7 @@ def derived_settings(config):
     except jwt_util.KeyConfigError as error:
         raise ConfigError(str(error)) from None
     return {
+        "METRICS_ALLOWED_NETWORKS": _networks(config["METRICS_ALLOW"]),
         "ACCESS_TOKEN_LIFETIME": _access_token_lifetime(config),
         "REFRESH_TOKEN_LIFETIME": timedelta(days=config["REFRESH_TOKEN_EXPIRE_DAYS"]),
         "ACCESS_TOKEN_KEYS": access_keys,
@@ -303,8 +313,23 @@ def derived_settings(config):
     }
 
 
+def _networks(text):
+    """Return the networks of a comma-separated list such as ``127.0.0.0/8,::1``."""
+    return tuple(
+        ipaddress.ip_network(item.strip(), strict=False)
+        for item in text.split(",")
+        if item.strip()
+    )
+
+
 def validate(config_name, config):
     """Raise ConfigError when the final configuration is unsafe or unusable."""
+    if config["LOG_FORMAT"] not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT={config['LOG_FORMAT']!r} is not one of: text, json")
+    try:
+        _networks(config["METRICS_ALLOW"])
+    except ValueError as error:
+        raise ConfigError(f"METRICS_ALLOW={config['METRICS_ALLOW']!r}: {error}") from None
     if _access_token_lifetime(config) <= timedelta(0):
         raise ConfigError("the access-token lifetime (TOKEN_EXPIRE_*) must be positive")
     for name in _RATE_LIMIT_SETTINGS:

@@ -11,8 +11,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type"]
 CORS_METHODS = ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
-# Headers a browser client must be able to read: the challenge and the back-off.
-CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After"]
+# Headers a browser client must be able to read: the challenge, the back-off, the id.
+CORS_EXPOSED_HEADERS = ["WWW-Authenticate", "Retry-After", "X-Request-ID"]
 
 
 def init_app(app):

@@ -154,7 +154,7 @@ def process_logout_request(refresh_token=None):
     except IntegrityError:
         # Another request revoked the same token between our check and this insert.
         db.session.rollback()
-        raise token_refused(REVOKED) from None
+        _token_rejected(REVOKED)
     if family is None:
         audit("logout", public_id=g.current_user.public_id)
     else:
@@ -200,11 +200,17 @@ def _current_user_for_update():
     user = User.lock_by_id(g.current_user.id)
     if user is None:
         db.session.rollback()
-        raise token_refused(UNKNOWN_USER)
+        _token_rejected(UNKNOWN_USER)
     if user.token_version != g.token_claims.get("ver", 0):
         db.session.rollback()
-        raise token_refused(SUPERSEDED)
+        _token_rejected(SUPERSEDED)
     return user
+
+
+def _token_rejected(reason):
+    """Refuse the token (401) found revoked or superseded while the request waited."""
+    audit("token_rejected", reason=reason, public_id=g.current_user.public_id)
+    raise token_refused(reason)
 
 
 def _revoke_all_tokens(user):

@@ -1,0 +1,174 @@
+"""Prometheus metrics: requests by route template, and the auth events operators watch.
+
+Off unless METRICS_ENABLED. Then ``GET /metrics`` answers in the Prometheus text
+format, to direct peers in METRICS_ALLOW only: the address is the TCP peer's, never
+one read from a header, and a request that carries a forwarding header came through
+a proxy, so it is refused whatever its address. Refused or off: the ordinary 404.
+
+Labels take few values: the route's template (``/api/v1/widgets/<name>``, never
+the path a client sent; ``<unmatched>`` for every unknown path), a known method,
+the status code, a known reason. Under gunicorn, workers write their counts to
+files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode), which
+gunicorn.conf.py prepares; a scrape adds up every worker's, past ones included.
+"""
+
+import ipaddress
+import os
+import time
+from http import HTTPStatus
+
+from flask import Response, abort, current_app, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from flask_api_tutorial.util import jwt_util
+
+METRICS_PATH = "/metrics"
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED_ROUTE = "<unmatched>"
+STARTED_KEY = "flask_api_tutorial.metrics_started"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Set by proxies: a request that carries one did not come straight from its peer.
+FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+HTTP_REQUESTS = Counter(
+    "http_requests",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time from the request reaching the app to its response, by route template and method.",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+REGISTRATIONS = Counter("auth_registrations", "Accounts registered.")
+LOGINS = Counter(
+    "auth_logins",
+    "Login attempts by result: success, or why it failed "
+    "(unknown_email, wrong_password, password_changed).",
+    ["result"],
+)
+TOKEN_REJECTIONS = Counter(
+    "auth_token_rejections",
+    "Access tokens refused (401), by reason: expired, revoked, invalid, unknown_user, superseded.",
+    ["reason"],
+)
+RATE_LIMIT_HITS = Counter(
+    "auth_rate_limit_hits",
+    "Requests refused by a rate limit (429), by endpoint and limit.",
+    ["endpoint", "limit"],
+)
+REFRESH_REUSE = Counter(
+    "auth_refresh_token_reuse",
+    "Used-up refresh tokens presented again: a stolen token replayed (its login is ended).",
+)
+LOGOUTS = Counter("auth_logouts", "Logouts (one token, or one login with its refresh token).")
+LOGOUT_ALL = Counter("auth_logout_all", "Log-outs everywhere (every token of the user).")
+PASSWORD_CHANGES = Counter("auth_password_changes", "Passwords changed.")
+
+LOGIN_RESULTS = ("success", "unknown_email", "wrong_password", "password_changed")
+TOKEN_REJECTION_REASONS = (
+    jwt_util.EXPIRED,
+    jwt_util.REVOKED,
+    jwt_util.INVALID,
+    jwt_util.UNKNOWN_USER,
+    jwt_util.SUPERSEDED,
+)
+REUSED = "reused"  # the refresh_rejected reason that means reuse detected
+
+# Every series an alert may watch exists from the start, at 0: rate() then sees the
+# first event, instead of a series that appears with it.
+for _result in LOGIN_RESULTS:
+    LOGINS.labels(_result)
+for _reason in TOKEN_REJECTION_REASONS:
+    TOKEN_REJECTIONS.labels(_reason)
+
+
+def init_app(app):
+    """Count every request of ``app`` and serve /metrics, when METRICS_ENABLED."""
+    if not app.config["METRICS_ENABLED"]:
+        return
+    app.before_request(_start_timer)
+    # Before routing answers a wrong method (405) or OPTIONS: refused, /metrics must
+    # look like no route at all, whatever the method.
+    app.before_request(_hide_metrics_from_others)
+    app.after_request(_count_response)
+    app.add_url_rule(METRICS_PATH, endpoint="metrics", view_func=metrics)
+
+
+def count_audit_event(event, fields):
+    """Count an audit event (audit.audit calls this for every event it logs)."""
+    if event == "registered":
+        REGISTRATIONS.inc()
+    elif event == "login":
+        LOGINS.labels("success").inc()
+    elif event == "login_failed":
+        LOGINS.labels(fields.get("reason")).inc()
+    elif event == "token_rejected":
+        TOKEN_REJECTIONS.labels(fields.get("reason")).inc()
+    elif event == "rate_limited":
+        RATE_LIMIT_HITS.labels(fields.get("endpoint"), fields.get("limit")).inc()
+    elif event == "refresh_rejected" and fields.get("reason") == REUSED:
+        REFRESH_REUSE.inc()
+    elif event == "logout":
+        LOGOUTS.inc()
+    elif event == "logout_all":
+        LOGOUT_ALL.inc()
+    elif event == "password_changed":
+        PASSWORD_CHANGES.inc()
+
+
+def metrics():
+    """GET /metrics: every series, summed over the workers (peers checked beforehand)."""
+    if os.environ.get(MULTIPROC_DIR_VARIABLE):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    response = Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _hide_metrics_from_others():
+    if request.path == METRICS_PATH and not _direct_peer_allowed():
+        abort(HTTPStatus.NOT_FOUND)
+
+
+def _direct_peer_allowed():
+    environ = request.environ
+    if any(header in environ for header in FORWARDING_HEADERS):
+        return False
+    # The TCP peer: ProxyFix (TRUSTED_PROXY_COUNT) keeps it aside when it rewrites
+    # REMOTE_ADDR from X-Forwarded-For.
+    peer = environ.get("werkzeug.proxy_fix.orig", environ).get("REMOTE_ADDR")
+    try:
+        address = ipaddress.ip_address((peer or "").split("%")[0])
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in network for network in current_app.config["METRICS_ALLOWED_NETWORKS"])
+
+
+def _start_timer():
+    request.environ[STARTED_KEY] = time.perf_counter()
+
+
+def _count_response(response):
+    rule = request.url_rule
+    route = rule.rule if rule is not None else UNMATCHED_ROUTE
+    method = request.method if request.method in METHODS else "other"
+    HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
+    started = request.environ.get(STARTED_KEY)
+    if started is not None:
+        HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+    return response

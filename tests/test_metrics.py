@@ -1,0 +1,710 @@
+"""Prometheus metrics: /metrics for allowed direct peers only, bounded series, auth counts.
+
+The in-process tests read prometheus_client's registry, which every app of a test
+run shares: they compare counts before and after what they do. The served test
+runs gunicorn with two workers in multiprocess mode and has a real Prometheus
+scrape it, before and after a worker is killed and replaced.
+"""
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, multiprocess
+from prometheus_client.parser import text_string_to_metric_families
+
+from flask_api_tutorial import create_app
+from flask_api_tutorial import db as _db
+from flask_api_tutorial.database import dispose_engines
+from flask_api_tutorial.models import User
+from flask_api_tutorial.util.datetime_util import utc_now
+from tests.conftest import database_url
+from tests.support.paths import API, AUTH_LOGIN, AUTH_LOGOUT, AUTH_REGISTER, AUTH_USER
+from tests.support.servers import GunicornServer
+from tests.support.tcp_proxy import free_port
+from tests.util import (
+    EMAIL,
+    PASSWORD,
+    add_user,
+    bearer,
+    change_password,
+    get_user,
+    login_user,
+    logout_all,
+    logout_user,
+    refresh_tokens,
+    register_user,
+)
+
+METRICS = "/metrics"
+WIDGET_ROUTE = f"{API}/widgets/<name>"
+UNKNOWN_ROUTE = "/no-such-route"
+TIMEOUT = 30
+# How long Prometheus gets to scrape what the test expects (it scrapes every second).
+SCRAPE_DEADLINE = 30
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """Return a factory of testing apps on one database, with METRICS_ENABLED by default."""
+    url = database_url(tmp_path)
+    created = []
+
+    def factory(**settings):
+        app = create_app(
+            "testing", {"SQLALCHEMY_DATABASE_URI": url, "METRICS_ENABLED": True, **settings}
+        )
+        if not created:
+            with app.app_context():
+                _db.create_all()
+        created.append(app)
+        return app
+
+    yield factory
+    for index, app in enumerate(created):
+        with app.app_context():
+            _db.session.remove()
+            if index == 0:
+                _db.drop_all()
+            dispose_engines()
+
+
+@pytest.fixture
+def app(make_app):
+    """Return a testing app with METRICS_ENABLED: conftest's client and user use it."""
+    app = make_app()
+    with app.app_context():
+        yield app
+
+
+def _samples(client, prefix=""):
+    """Return the samples of /metrics whose name starts with ``prefix``: {(name, labels): value}.
+
+    Left out: the ``_created`` timestamps, and the count of /metrics requests (each
+    read adds one).
+    """
+    response = client.get(METRICS)
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for sample in family.samples
+        if sample.name.startswith(prefix)
+        and not sample.name.endswith("_created")
+        and sample.labels.get("route") != METRICS
+    }
+
+
+def _changes(client, action, prefix="auth_"):
+    """Run ``action``; return its result and the samples it changed: {(name, labels): delta}."""
+    before = _samples(client, prefix)
+    result = action()
+    after = _samples(client, prefix)
+    changed = {key: after[key] - before.get(key, 0) for key in after}
+    return result, {key: delta for key, delta in changed.items() if delta}
+
+
+def _key(name, **labels):
+    return name, tuple(sorted(labels.items()))
+
+
+def _series(client):
+    """Return every series of /metrics (name and labels, without values)."""
+    text = client.get(METRICS).get_data(as_text=True)
+    return {
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _login(client, email=EMAIL, password=PASSWORD):
+    response = login_user(client, email=email, password=password)
+    assert response.status_code == 200
+    body = response.get_json()
+    return body["access_token"], body["refresh_token"]
+
+
+def _logins(result):
+    return _key("auth_logins_total", result=result)
+
+
+def _rejections(reason):
+    return _key("auth_token_rejections_total", reason=reason)
+
+
+def _assert_counted(client, action, status, series):
+    """Check that ``action`` answers ``status`` and adds 1 to ``series``, and to no other."""
+    response, changed = _changes(client, action)
+    assert response.status_code == status, response.get_json()
+    assert changed == {series: 1}
+
+
+# Each auth event, counted once
+
+
+def test_each_auth_event_adds_one_to_its_series(app, client, db):
+    _assert_counted(client, lambda: register_user(client), 201, _key("auth_registrations_total"))
+    _assert_counted(client, lambda: login_user(client), 200, _logins("success"))
+    _assert_counted(
+        client, lambda: login_user(client, password="wrong-pw"), 401, _logins("wrong_password")
+    )
+    _assert_counted(
+        client, lambda: login_user(client, email="no@example.com"), 401, _logins("unknown_email")
+    )
+
+    access, refresh = _login(client)
+    _assert_counted(client, lambda: logout_user(client, access), 200, _key("auth_logouts_total"))
+    _assert_counted(client, lambda: get_user(client, access), 401, _rejections("revoked"))
+    _assert_counted(client, lambda: get_user(client, "not.a-token"), 401, _rejections("invalid"))
+    expired = User.find_by_email(EMAIL).encode_access_token(
+        now=utc_now() - app.config["ACCESS_TOKEN_LIFETIME"] - timedelta(seconds=1)
+    )
+    _assert_counted(client, lambda: get_user(client, expired), 401, _rejections("expired"))
+
+    # A used refresh token presented again; its first use counts nothing.
+    response, changed = _changes(client, lambda: refresh_tokens(client, refresh))
+    assert response.status_code == 200
+    assert changed == {}
+    _assert_counted(
+        client,
+        lambda: refresh_tokens(client, refresh),
+        401,
+        _key("auth_refresh_token_reuse_total"),
+    )
+
+    access, _ = _login(client)
+    older, _ = _login(client)
+    _assert_counted(client, lambda: logout_all(client, access), 200, _key("auth_logout_all_total"))
+    _assert_counted(client, lambda: get_user(client, older), 401, _rejections("superseded"))
+    access, _ = _login(client)
+    _assert_counted(
+        client,
+        lambda: change_password(client, access, PASSWORD, "another-password"),
+        200,
+        _key("auth_password_changes_total"),
+    )
+
+    gone = add_user(email="gone@example.com")
+    token = gone.encode_access_token()
+    db.session.delete(gone)
+    db.session.commit()
+    _assert_counted(client, lambda: get_user(client, token), 401, _rejections("unknown_user"))
+
+
+def test_rate_limit_hit_is_counted_by_endpoint_and_limit(make_app):
+    client = make_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_REGISTER_ADDRESS="1 per minute",
+    ).test_client()
+
+    def register(email):
+        return client.post(AUTH_REGISTER, json={"email": email, "password": PASSWORD})
+
+    assert register("first@example.com").status_code == 201
+    _assert_counted(
+        client,
+        lambda: register("second@example.com"),
+        429,
+        _key("auth_rate_limit_hits_total", endpoint="api.auth_register", limit="1 per 1 minute"),
+    )
+
+
+# Requests, by route template
+
+
+def test_requests_are_counted_by_route_template_never_by_path(client, user):
+    access, _ = _login(client)
+    name = f"widget-{uuid.uuid4().hex}"
+    path = f"{API}/widgets/{name}"
+
+    response, changed = _changes(
+        client, lambda: client.get(path, headers=bearer(access)), "http_requests_total"
+    )
+    assert response.status_code == 404
+    assert changed == {
+        _key("http_requests_total", route=WIDGET_ROUTE, method="GET", status="404"): 1
+    }
+    # Its time too: every series of both families that changed is the template's.
+    response, changed = _changes(client, lambda: client.get(path), "http_request")
+    assert response.status_code == 401
+    requests_key = _key("http_requests_total", route=WIDGET_ROUTE, method="GET", status="401")
+    assert changed[requests_key] == 1
+    timed_key = _key("http_request_duration_seconds_count", route=WIDGET_ROUTE, method="GET")
+    assert changed[timed_key] == 1
+    assert {dict(labels)["route"] for _, labels in changed} == {WIDGET_ROUTE}
+
+    response, changed = _changes(
+        client, lambda: client.open(f"/{name}", method="BREW"), "http_requests_total"
+    )
+    assert response.status_code == 404
+    assert changed == {
+        _key("http_requests_total", route="<unmatched>", method="other", status="404"): 1
+    }
+    assert name not in client.get(METRICS).get_data(as_text=True)
+
+
+def _random_name():
+    """Return a name a client might put in a path: a UUID, a token, a JWT, odd text."""
+    return secrets.choice(
+        [
+            str(uuid.uuid4()),
+            secrets.token_urlsafe(24),
+            secrets.token_hex(50),
+            f"eyJ{secrets.token_urlsafe(40)}.{secrets.token_urlsafe(60)}.{secrets.token_urlsafe(30)}",
+            f"{secrets.token_hex(4)}%20{secrets.token_hex(4)}",
+            f"caf\u00e9-{secrets.token_hex(6)}",
+            "x" * secrets.choice([101, 300, 2000]),
+        ]
+    )
+
+
+def test_random_paths_and_widget_names_add_no_series(client, user):
+    access, _ = _login(client)
+    shapes = [
+        lambda name: client.get(f"{API}/widgets/{name}", headers=bearer(access)),
+        lambda name: client.get(f"{API}/widgets/{name}"),
+        lambda name: client.get(f"{API}/widgets/{name}", headers=bearer(name)),
+        lambda name: client.get(f"/{name}"),
+        lambda name: client.get(f"{API}/{name}/{name}"),
+        lambda name: client.post(f"/{name}"),
+        lambda name: client.open(f"/{name}", method=name[:8].upper().replace("-", "")),
+    ]
+    # Each first request adds its series (route, method, status), reading /metrics too.
+    for shape in shapes:
+        shape("warm-up")
+    client.get(METRICS)
+    before = _series(client)
+    for index in range(1000):
+        shapes[index % len(shapes)](_random_name())
+    assert _series(client) == before
+
+
+# Who may read /metrics
+
+
+def _assert_like_an_unknown_route(response, unknown):
+    """Check that a refused /metrics answer is the 404 of a route that does not exist."""
+    assert response.status_code == 404
+    assert response.content_type == unknown.content_type == "application/json"
+    assert response.get_data() == unknown.get_data()
+    if response.get_data():  # not to HEAD
+        assert set(response.get_json()) == {"message"}
+    headers = {name: value for name, value in response.headers if name != "X-Request-ID"}
+    assert headers == {name: value for name, value in unknown.headers if name != "X-Request-ID"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "address", "headers"),
+    [
+        ({"METRICS_ENABLED": False}, "127.0.0.1", {}),
+        ({}, "10.1.2.3", {}),
+        ({}, "192.168.0.1", {}),
+        ({}, "::ffff:10.1.2.3", {}),
+        ({}, "not-an-address", {}),
+        ({"METRICS_ALLOW": "10.0.0.0/8"}, "127.0.0.1", {}),
+        ({}, "127.0.0.1", {"X-Forwarded-For": "127.0.0.1"}),
+        ({}, "127.0.0.1", {"Forwarded": "for=127.0.0.1"}),
+        ({}, "127.0.0.1", {"X-Real-IP": "127.0.0.1"}),
+        ({"TRUSTED_PROXY_COUNT": 1}, "127.0.0.1", {"X-Forwarded-For": "127.0.0.1"}),
+        ({"TRUSTED_PROXY_COUNT": 1}, "10.1.2.3", {"X-Forwarded-For": "127.0.0.1"}),
+        (
+            {"TRUSTED_PROXY_COUNT": 1, "METRICS_ALLOW": "10.0.0.0/8"},
+            "127.0.0.1",
+            {"X-Forwarded-For": "10.1.2.3"},
+        ),
+    ],
+    ids=[
+        "disabled",
+        "10.1.2.3",
+        "192.168.0.1",
+        "IPv4-mapped 10.1.2.3",
+        "no address",
+        "loopback not in METRICS_ALLOW",
+        "X-Forwarded-For",
+        "Forwarded",
+        "X-Real-IP",
+        "X-Forwarded-For from a trusted proxy",
+        "X-Forwarded-For naming loopback",
+        "X-Forwarded-For naming an allowed address",
+    ],
+)
+def test_metrics_is_an_unknown_route_unless_allowed(make_app, settings, address, headers):
+    client = make_app(**settings).test_client()
+    environ = {"REMOTE_ADDR": address}
+    unknown = client.get(UNKNOWN_ROUTE, environ_base=environ, headers=headers)
+    response = client.get(METRICS, environ_base=environ, headers=headers)
+    _assert_like_an_unknown_route(response, unknown)
+    assert b"auth_logins_total" not in response.get_data()
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "HEAD",
+        "POST",
+        "DELETE",
+        "OPTIONS",
+    ],
+)
+def test_other_methods_from_a_refused_peer_are_an_unknown_route(make_app, method):
+    client = make_app().test_client()
+    environ = {"REMOTE_ADDR": "10.1.2.3"}
+    unknown = client.open(UNKNOWN_ROUTE, method=method, environ_base=environ)
+    response = client.open(METRICS, method=method, environ_base=environ)
+    _assert_like_an_unknown_route(response, unknown)
+
+
+@pytest.mark.parametrize(
+    ("settings", "address"),
+    [
+        ({}, "127.0.0.1"),
+        ({}, "127.8.9.10"),
+        ({}, "::1"),
+        ({}, "::ffff:127.0.0.1"),
+        ({"METRICS_ALLOW": "10.0.0.0/8, 192.168.1.0/24"}, "192.168.1.7"),
+        ({"METRICS_ALLOW": "2001:db8::/32"}, "2001:db8::5"),
+        ({"TRUSTED_PROXY_COUNT": 1}, "127.0.0.1"),
+    ],
+)
+def test_metrics_answers_allowed_direct_peers(make_app, settings, address):
+    client = make_app(**settings).test_client()
+    response = client.get(METRICS, environ_base={"REMOTE_ADDR": address})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert response.headers["Cache-Control"] == "no-store"
+    families = {f.name for f in text_string_to_metric_families(response.get_data(as_text=True))}
+    assert {"http_requests", "auth_logins", "auth_token_rejections"} <= families
+
+
+def _promtool_check(text):
+    """Run ``promtool check metrics`` on ``text``; return (exit code, its output lines)."""
+    finished = subprocess.run(
+        [shutil.which("promtool"), "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    return finished.returncode, (finished.stdout + finished.stderr).splitlines()
+
+
+@pytest.mark.prometheus
+def test_promtool_accepts_the_metrics(client, user):
+    login_user(client, password="wrong-password")
+    client.get(f"{API}/widgets/any")
+    client.get(UNKNOWN_ROUTE)
+    text = client.get(METRICS).get_data(as_text=True)
+    # Single-process output has a _created gauge beside each counter; promtool takes them.
+    assert "auth_logins_created" in text
+    assert _promtool_check(text) == (0, [])
+
+
+# Served by gunicorn: two workers, one directory of counts, a real Prometheus
+
+# What a previous run left in the directory: gunicorn must start from empty files.
+STALE_COUNTS = """
+from prometheus_client import Counter
+
+Counter("auth_logins", "", ["result"]).labels("wrong_password").inc(1000)
+"""
+WRONG_PASSWORD = _logins("wrong_password")
+INVALID_TOKEN = _rejections("invalid")
+
+
+def _send(server, method, path, token=None, json=None, headers=None):
+    # A new connection for each request, so that any worker may answer it.
+    headers = {"Connection": "close", **(headers or {})}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.request(method, server.url + path, json=json, headers=headers, timeout=TIMEOUT)
+
+
+def _served_login(server, password=PASSWORD, email=EMAIL):
+    return _send(server, "POST", AUTH_LOGIN, json={"email": email, "password": password})
+
+
+def _served_samples(server):
+    """Return every sample of the server's /metrics: {(name, labels): value}, and the text."""
+    response = _send(server, "GET", METRICS)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    return samples, response.text
+
+
+def _poll(read, expected, what, deadline=SCRAPE_DEADLINE):
+    """Call ``read`` until it returns ``expected``; fail with what it last returned."""
+    end = time.monotonic() + deadline
+    while True:
+        seen = read()
+        if seen == expected:
+            return
+        if time.monotonic() > end:
+            pytest.fail(f"{what}: expected {expected}, last seen {seen}")
+        time.sleep(0.2)
+
+
+def _workers(server):
+    """Return the PIDs of the gunicorn master's children: its workers."""
+    tasks = Path(f"/proc/{server.process.pid}/task")
+    return {
+        int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()
+    }
+
+
+def _started_workers(server, directory):
+    """Return the PIDs of the (two) workers, once both have made their counts file."""
+    found = {}
+
+    def read():
+        found["workers"] = _workers(server)
+        files = {name for name in os.listdir(directory) if name.startswith("counter_")}
+        return len(found["workers"]), files >= {f"counter_{pid}.db" for pid in found["workers"]}
+
+    _poll(read, (2, True), "two workers with their files")
+    return found["workers"]
+
+
+def _worker_count(directory, pid, series):
+    """Return one worker's count of ``series`` (name, labels), read from its file alone."""
+    alone = directory.parent / f"worker-{pid}"
+    shutil.rmtree(alone, ignore_errors=True)
+    alone.mkdir()
+    shutil.copy(directory / f"counter_{pid}.db", alone)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(alone))
+    name, labels = series
+    return registry.get_sample_value(name, dict(labels)) or 0
+
+
+class Prometheus:
+    """A Prometheus server scraping one target's /metrics every second; stopped by stop()."""
+
+    def __init__(self, directory, target_port):
+        """Write its configuration in ``directory``; nothing runs until start()."""
+        self.program = shutil.which("prometheus")
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = directory / "prometheus.yml"
+        self.config.write_text(
+            "global:\n"
+            "  scrape_interval: 1s\n"
+            "  scrape_timeout: 1s\n"
+            "scrape_configs:\n"
+            "  - job_name: api\n"
+            f"    metrics_path: {METRICS}\n"
+            "    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{target_port}']\n"
+        )
+        self.log = directory / "prometheus.log"
+        self.process = None
+
+    def start(self):
+        """Start Prometheus (its own process group) and return once it is ready."""
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.program,
+                    f"--config.file={self.config}",
+                    f"--storage.tsdb.path={self.directory / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _poll(self._ready, True, f"Prometheus ready (log: {self.log})")
+        return self
+
+    def _ready(self):
+        assert self.process.poll() is None, self.log.read_text()
+        try:
+            return requests.get(f"{self.url}/-/ready", timeout=TIMEOUT).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def query(self, *queries):
+        """Return each PromQL query's value (a query of one result), or None without one."""
+        values = {}
+        for query in queries:
+            response = requests.get(
+                f"{self.url}/api/v1/query", params={"query": query}, timeout=TIMEOUT
+            )
+            assert response.status_code == 200, response.text
+            result = response.json()["data"]["result"]
+            assert len(result) <= 1, result
+            values[query] = float(result[0]["value"][1]) if result else None
+        return values
+
+    def wait_for(self, expected):
+        """Wait until every query of ``expected`` has its value; fail with the last seen."""
+        _poll(lambda: self.query(*expected), expected, "Prometheus")
+
+    def stop(self):
+        """Stop this Prometheus (by its PID), gracefully, then by force."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=TIMEOUT)
+
+
+@pytest.mark.prometheus
+def test_prometheus_sees_every_worker_and_the_counts_survive_a_restart(served_database, tmp_path):
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    stale = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    subprocess.run([sys.executable, "-c", STALE_COUNTS], env=stale, check=True, timeout=TIMEOUT)
+    assert os.listdir(directory)
+    server = GunicornServer(
+        served_database, METRICS_ENABLED="true", PROMETHEUS_MULTIPROC_DIR=str(directory)
+    )
+    prometheus = Prometheus(tmp_path, server.port)
+    try:
+        server.start()
+        prometheus.start()
+        workers = _started_workers(server, directory)
+        assert {name.split("_")[-1] for name in os.listdir(directory)} == {
+            f"{pid}.db" for pid in workers
+        }
+
+        # One login, logged out: its token is then refused as revoked.
+        revoked = _served_login(server).json()["access_token"]
+        assert _send(server, "POST", AUTH_LOGOUT, revoked).status_code == 200
+        one_round = [
+            *[lambda: _served_login(server, password="wrong-password")] * 4,
+            *[lambda: _served_login(server, email="nobody@example.com")] * 2,
+            *[lambda: _send(server, "GET", AUTH_USER, secrets.token_urlsafe(20))] * 4,
+            *[lambda: _send(server, "GET", AUTH_USER, revoked)] * 2,
+        ]
+        # Rounds until each worker has answered some of both kinds.
+        rounds = 0
+        while True:
+            rounds += 1
+            with ThreadPoolExecutor(4) as pool:
+                statuses = list(pool.map(lambda send: send().status_code, one_round))
+            assert statuses == [401] * len(one_round)
+            by_worker = {
+                pid: [_worker_count(directory, pid, s) for s in (WRONG_PASSWORD, INVALID_TOKEN)]
+                for pid in workers
+            }
+            if all(all(counts) for counts in by_worker.values()):
+                break
+            assert rounds < 20, by_worker
+        # Each worker counted its own; the sums are what was sent.
+        assert sum(counts[0] for counts in by_worker.values()) == 4 * rounds
+        assert sum(counts[1] for counts in by_worker.values()) == 4 * rounds
+
+        expected = {
+            'sum(auth_logins_total{result="wrong_password"})': 4 * rounds,
+            'sum(auth_logins_total{result="unknown_email"})': 2 * rounds,
+            'sum(auth_logins_total{result="success"})': 1,
+            "sum(auth_logouts_total)": 1,
+            'sum(auth_token_rejections_total{reason="invalid"})': 4 * rounds,
+            'sum(auth_token_rejections_total{reason="revoked"})': 2 * rounds,
+            f'sum(http_requests_total{{route="{AUTH_LOGIN}",status="401"}})': 6 * rounds,
+            # One series per result, whichever workers counted it.
+            "count(auth_logins_total)": 4,
+        }
+        prometheus.wait_for(expected)
+
+        samples, text = _served_samples(server)
+        assert _promtool_check(text) == (0, [])
+        assert not [name for name, _ in samples if name.endswith("_created")]
+        assert samples[WRONG_PASSWORD] == 4 * rounds
+
+        # The worker with the most counts is killed; gunicorn replaces it.
+        victim = max(workers, key=lambda pid: by_worker[pid][0])
+        os.kill(victim, signal.SIGKILL)
+        _poll(lambda: victim in _workers(server), False, f"worker {victim} gone")
+        assert victim not in _started_workers(server, directory)
+        assert (directory / f"counter_{victim}.db").exists()
+        after, _ = _served_samples(server)
+        assert {key: after[key] for key in samples if key[0].startswith("auth_")} == {
+            key: value for key, value in samples.items() if key[0].startswith("auth_")
+        }
+
+        assert _served_login(server, email="nobody@example.com").status_code == 401
+        expected['sum(auth_logins_total{result="unknown_email"})'] += 1
+        expected[f'sum(http_requests_total{{route="{AUTH_LOGIN}",status="401"}})'] += 1
+        # Prometheus saw the counters only go up, through the restart.
+        expected["sum(resets(auth_logins_total[5m]))"] = 0
+        expected["sum(resets(auth_token_rejections_total[5m]))"] = 0
+        prometheus.wait_for(expected)
+    finally:
+        prometheus.stop()
+        server.stop()
+
+
+# Served refusals: (settings, headers of the request, whether loopback may read without them).
+SERVED_REFUSALS = [
+    ({"METRICS_ALLOW": "10.0.0.0/8"}, {}, False),
+    ({}, {"X-Forwarded-For": "127.0.0.1"}, True),
+    ({"TRUSTED_PROXY_COUNT": "1"}, {"X-Forwarded-For": "127.0.0.1"}, True),
+]
+
+
+def test_served_metrics_is_an_unknown_route_unless_allowed(served_database):
+    servers = [
+        GunicornServer(
+            served_database,
+            workers=1,
+            threads=2,
+            METRICS_ENABLED="true",
+            PROMETHEUS_MULTIPROC_DIR="",
+            **settings,
+        )
+        for settings, _, _ in SERVED_REFUSALS
+    ]
+    try:
+        with ThreadPoolExecutor(len(servers)) as pool:  # started and stopped together
+            list(pool.map(GunicornServer.start, servers))
+        for server, (settings, headers, allowed) in zip(servers, SERVED_REFUSALS, strict=True):
+            unknown = _send(server, "GET", UNKNOWN_ROUTE, headers=headers)
+            refused = _send(server, "GET", METRICS, headers=headers)
+            assert refused.status_code == unknown.status_code == 404, settings
+            assert refused.headers["Content-Type"] == unknown.headers["Content-Type"]
+            assert refused.content == unknown.content
+            assert set(refused.headers) == set(unknown.headers)
+            # Without the header, loopback reads them unless METRICS_ALLOW leaves it out.
+            assert _send(server, "GET", METRICS).status_code == (200 if allowed else 404)
+    finally:
+        with ThreadPoolExecutor(len(servers)) as pool:
+            list(pool.map(GunicornServer.stop, servers))
+
+
+def test_gunicorn_makes_its_own_metrics_directory_and_removes_it(served_database):
+    server = GunicornServer(
+        served_database, workers=1, threads=2, METRICS_ENABLED="true", PROMETHEUS_MULTIPROC_DIR=""
+    ).start()
+    try:
+        assert _served_login(server, password="wrong-password").status_code == 401
+        samples, _ = _served_samples(server)
+    finally:
+        server.stop()
+    assert samples[WRONG_PASSWORD] == 1
+    line = next(line for line in server.output if "Metrics of every worker in " in line)
+    directory = Path(line.split("Metrics of every worker in ")[1].strip())
+    assert directory.name.startswith("flask_api_tutorial-metrics-")
+    assert not directory.exists()
