@@ -725,6 +725,36 @@ def eddsa_vs_hs256(database_url, args, label):
         shutil.rmtree(folder)
 
 
+def metrics_on_vs_off(database_url, args, label):
+    """Target 9: GET /auth/user with METRICS_ENABLED=true against false, alternating.
+
+    Two API servers on one database, target 1's settings; the one with metrics
+    counts every request in prometheus_client's multiprocess files, as in production.
+    """
+    off = Server(8691, api_env(database_url), cpu=0).start()
+    on = Server(8692, api_env(database_url, METRICS_ENABLED="true"), cpu=0)
+    try:
+        on.start()
+        token = register_and_login(off.port)
+        for port in (off.port, on.port):
+            load(port, "/api/v1/auth/user", 1, token)  # warm-up
+        connection = http.client.HTTPConnection("127.0.0.1", on.port, timeout=60)
+        connection.request("GET", "/metrics")
+        scraped = connection.getresponse()
+        assert scraped.status == 200 and b"http_requests_total" in scraped.read(), scraped.status
+        connection.close()
+        pairs = []
+        for _ in range(args.rounds):
+            counted = load(on.port, "/api/v1/auth/user", args.duration, token)
+            plain = load(off.port, "/api/v1/auth/user", args.duration, token)
+            pairs.append({"on_rps": counted["rps"], "off_rps": plain["rps"]})
+        ratio = statistics.median(p["on_rps"] / p["off_rps"] for p in pairs)
+        return {"pairs": pairs, "ratio": ratio, "target": ">= 0.9", "ok": ratio >= 0.9}
+    finally:
+        off.stop()
+        on.stop()
+
+
 def _public_key(token, port):
     """Return the key that verifies ``token``, from the server's JWKS."""
     import jwt
@@ -822,7 +852,19 @@ def report_eddsa_vs_hs256(signed, label):
     _table(f"[8] GET /auth/user, EdDSA tokens vs HS256 ({label})", rows)
 
 
+def report_metrics_on_vs_off(counted, label):
+    """Print target 9's table."""
+    rows = [
+        (f"round {i + 1}: metrics on / off rps", f"{p['on_rps']:.0f} / {p['off_rps']:.0f}")
+        for i, p in enumerate(counted["pairs"])
+    ]
+    rows += [("median ratio", counted["ratio"]), ("target", counted["target"])]
+    rows += [("met", counted["ok"])]
+    _table(f"[9] GET /auth/user, metrics on vs off ({label})", rows)
+
+
 REPORTS = {
+    "metrics_on_vs_off": report_metrics_on_vs_off,
     "eddsa_vs_hs256": report_eddsa_vs_hs256,
     "user_vs_bare": report_user_vs_bare,
     "widgets_scale": report_widgets_scale,
@@ -846,7 +888,7 @@ def main():
     parser.add_argument("--output", type=Path, help="JSON file (default bench/results/)")
     parser.add_argument(
         "--targets",
-        default="1,2,3,4,5,6,7,8",
+        default="1,2,3,4,5,6,7,8,9",
         help="comma-separated target numbers to run (default: all)",
     )
     args = parser.parse_args()
@@ -893,6 +935,8 @@ def main():
                 record(section, "list_vs_bare", label, list_vs_bare, url)
             if "8" in targets:
                 record(section, "eddsa_vs_hs256", label, eddsa_vs_hs256, url)
+            if "9" in targets:
+                record(section, "metrics_on_vs_off", label, metrics_on_vs_off, url)
             if label != "sqlite":
                 drop_tables(url)
         sqlite = databases["sqlite"]

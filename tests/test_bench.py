@@ -34,6 +34,8 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
         assert all(
             p["user_rps"] > 0 and p["bare_rps"] > 0 for p in section["user_vs_bare"]["pairs"]
         )
+        counted = section["metrics_on_vs_off"]
+        assert all(p["on_rps"] > 0 and p["off_rps"] > 0 for p in counted["pairs"])
         signed = section["eddsa_vs_hs256"]
         assert all(p["eddsa_rps"] > 0 and p["hs256_rps"] > 0 for p in signed["pairs"])
         assert signed["verify_us"]["eddsa"] > 0 and signed["verify_us"]["hs256"] > 0
