@@ -47,3 +47,28 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert figures["memory"]["rss_late_kib"] > 0
     for title in ("[1] GET /auth/user vs bare Flask", "[2] login", "[3] logins", "[5] worker"):
         assert title in result.stdout
+
+
+def test_statement_cost_prints_every_way_of_reading():
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    if ON_POSTGRES:
+        env["DATABASE_URL"] = TEST_DATABASE_URL
+    result = subprocess.run(
+        [sys.executable, "bench/statement_cost.py", "--calls", "20", "--rounds", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.startswith("postgresql:" if ON_POSTGRES else "sqlite:")
+    for case in (
+        "DBAPI round trip, SELECT 1",
+        "token check, Connection.execute",
+        "token check, read_rows",
+        "token check + page, Connection.execute",
+        "token check + page, read_rows",
+    ):
+        assert case in result.stdout

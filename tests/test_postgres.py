@@ -7,11 +7,12 @@ import pytest
 import requests
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
-from flask_api_tutorial.database import autocommit_engine, dispose_engines
+from flask_api_tutorial.database import autocommit_engine, dispose_engines, read_rows
 from flask_api_tutorial.models import User
 from tests.conftest import TEST_DATABASE_URL
 from tests.support.paths import (
@@ -30,7 +31,7 @@ from tests.support.races import (
 )
 from tests.support.servers import GunicornServer
 from tests.support.tcp_proxy import TcpProxy
-from tests.util import EMAIL, PASSWORD, TOKEN_BLACKLISTED, path_for
+from tests.util import EMAIL, PASSWORD, TOKEN_BLACKLISTED, bearer, path_for
 
 pytestmark = pytest.mark.postgres
 
@@ -191,6 +192,60 @@ def test_idle_connection_killed_by_the_server_is_replaced_unseen(app, user):
             )
             assert response.status_code == 200
         dispose_engines()
+
+
+def test_token_check_on_connections_ended_mid_burst_fails_once_then_the_pool_is_renewed(app, user):
+    """Connections the server ended while pooled (no idle ping): one 503, then served.
+
+    The token check reads beside SQLAlchemy's execution layer (database.read_rows);
+    like it, the first lost connection renews the whole pool, so the others, lost
+    too, are never handed out.
+    """
+    burst = create_app(
+        "testing",
+        {
+            "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL,
+            "DB_PING_AFTER_IDLE_SECONDS": 3600,
+            "DB_POOL_SIZE": 3,
+        },
+    )
+    with burst.app_context():
+        engine = autocommit_engine()
+        connections = [engine.connect() for _ in range(3)]
+        backends = [c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in connections]
+        for connection in connections:
+            connection.close()
+        admin = create_engine(TEST_DATABASE_URL, poolclass=NullPool)
+        with admin.connect() as connection:
+            for backend in backends:
+                connection.exec_driver_sql(f"SELECT pg_terminate_backend({backend})")
+        admin.dispose()
+        token = User.find_by_email(EMAIL).encode_access_token()
+        _db.session.remove()
+        client = burst.test_client()
+        path = path_for(burst, "api.auth_user")
+        responses = [client.get(path, headers=bearer(token)) for _ in range(4)]
+        dispose_engines()
+    assert [response.status_code for response in responses] == [503, 200, 200, 200]
+    assert responses[0].get_json() == DB_DOWN
+    assert responses[1].get_json()["email"] == EMAIL
+
+
+def test_read_cancelled_by_the_statement_timeout_keeps_its_connection():
+    """A cancelled read is SQLAlchemy's OperationalError (503), and the connection serves on."""
+    slow_app = create_app(
+        "testing", {"SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL, "DB_STATEMENT_TIMEOUT_MS": 200}
+    )
+    backend = _db.select(_db.func.pg_backend_pid().label("pid"))
+    with slow_app.app_context():
+        before = read_rows(backend, {})[0].pid
+        with pytest.raises(OperationalError) as raised:
+            read_rows(_db.select(_db.func.pg_sleep(5).label("slept")), {})
+        after = read_rows(backend, {})[0].pid
+        dispose_engines()
+    assert "statement timeout" in str(raised.value.orig)
+    assert not raised.value.connection_invalidated
+    assert after == before
 
 
 def test_statement_timeout_answers_503():

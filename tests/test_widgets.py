@@ -11,8 +11,10 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask import url_for
+from flask import request, url_for
+from werkzeug.exceptions import HTTPException
 
+from flask_api_tutorial.api.widgets.dto import pagination, pagination_reqparser
 from flask_api_tutorial.models import Widget
 from tests.support.races import assert_one_wins, release_together
 from tests.util import (
@@ -26,6 +28,7 @@ from tests.util import (
     assert_unauthorized,
     bearer,
     login_user,
+    logout_all,
     logout_user,
 )
 
@@ -967,6 +970,110 @@ def test_bad_page_query(client, admin, user, time_machine, query, field):
     assert "Link" not in response.headers
 
 
+@pytest.mark.parametrize(
+    "credentials, message",
+    [
+        ("none", None),
+        ("logged out", TOKEN_BLACKLISTED),
+        ("logged out everywhere", TOKEN_BLACKLISTED),
+        ("account gone", TOKEN_INVALID),
+    ],
+)
+@pytest.mark.parametrize(
+    "query", [{}, {"page": 2, "per_page": 5}, {"page": 99}, {"page": 0}, {"per_page": 7}]
+)
+def test_page_is_never_answered_to_a_refused_token(
+    client, db, admin, user, time_machine, credentials, message, query
+):
+    """The page is read in the token check's statement: a refused token gets its 401 alone.
+
+    Not the page, not its headers, and not a 400 for a bad page either.
+    """
+    _create_page_widgets(client, time_machine)
+    token = _login(client, time_machine, when=LISTED_AT, email=EMAIL)
+    headers = bearer(token)
+    if credentials == "none":
+        headers = {}
+    elif credentials == "logged out":
+        assert logout_user(client, token).status_code == 200
+    elif credentials == "logged out everywhere":
+        assert logout_all(client, token).status_code == 200
+    else:
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(f"DELETE FROM site_user WHERE id = {user.id}")
+    response = client.get(url_for("api.widget_list", **query), headers=headers)
+    assert_unauthorized(response, message)
+    assert "Link" not in response.headers
+    assert "Total-Count" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "query, page, per_page",
+    [
+        ("page=2&page=3", 2, 10),
+        ("per_page=5&per_page=25", 1, 5),
+        ("page=2&per_page=5&page=1", 2, 5),
+    ],
+)
+def test_repeated_page_arguments_take_the_first(
+    client, admin, time_machine, query, page, per_page
+):
+    _create_page_widgets(client, time_machine)
+    token = _login(client, time_machine, when=LISTED_AT)
+    response = client.get(f"{url_for('api.widget_list')}?{query}", headers=bearer(token))
+    start = (page - 1) * per_page
+    assert_page(
+        response, page, per_page, len(PAGE_NAMES), PAGE_NAMES[start : start + per_page], admin
+    )
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [("page=2&page=x", "page"), ("page=x&page=2", "page"), ("per_page=5&per_page=7", "per_page")],
+)
+def test_any_bad_repeated_page_argument_is_400(client, admin, time_machine, query, field):
+    token = _login(client, time_machine)
+    response = client.get(f"{url_for('api.widget_list')}?{query}", headers=bearer(token))
+    assert_invalid(response, field)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "page=1",
+        "page=2&per_page=5",
+        "page=2&page=3",
+        "page=2&page=x",
+        "page=x&page=2",
+        "page=%202",
+        "page=2%20",
+        "page=+2",
+        "page=02",
+        "page=%EF%BC%92",  # a fullwidth 2, which int() reads as 2
+        "page=1e3",
+        "page=",
+        "page",
+        "page=-0",
+        "PAGE=0",
+        "page=99999999999999999999999",
+        "per_page=10&per_page=5",
+        "per_page=10&per_page=7",
+        "per_page=05",
+        "per_page=100&page=3&unknown=1",
+    ],
+)
+def test_page_arguments_read_along_as_the_documented_parser_reads_them(app, query):
+    """dto.pagination (read along the token check) agrees with pagination_reqparser."""
+    with app.test_request_context(f"{url_for('api.widget_list')}?{query}"):
+        try:
+            parsed = pagination_reqparser.parse_args()
+            expected = (parsed["page"], parsed["per_page"])
+        except HTTPException:
+            expected = None
+        assert pagination(request.args) == expected
+
+
 # --- concurrency -----------------------------------------------------------------------
 
 THREADS = 8
@@ -1029,11 +1136,11 @@ def test_create_by_an_admin_deleted_meanwhile_is_401_not_409(
     token = _login(client, time_machine)
     check = decorators._check_access_token
 
-    def check_then_delete_the_admin():
-        user = check()
+    def check_then_delete_the_admin(along=None):
+        user, rows = check(along)
         with db.engine.begin() as connection:
             connection.exec_driver_sql(f"DELETE FROM site_user WHERE id = {user.id}")
-        return user
+        return user, rows
 
     monkeypatch.setattr(decorators, "_check_access_token", check_then_delete_the_admin)
     response = _create(client, token, name="ownerless")

@@ -5,8 +5,8 @@ from functools import cache
 from sqlalchemy import DDL, event
 
 from flask_api_tutorial import db
-from flask_api_tutorial.database import autocommit_engine
-from flask_api_tutorial.models.user import User
+from flask_api_tutorial.database import read_rows
+from flask_api_tutorial.models.user import ReadAlong, User
 from flask_api_tutorial.util.datetime_util import UtcDateTime, utc_now
 
 NAME_MAX_LENGTH = 100
@@ -49,25 +49,25 @@ class Widget(db.Model):
         return db.session.scalar(db.select(cls).where(db.func.lower(cls.name) == name.lower()))
 
     @classmethod
-    def find_page(cls, page, per_page):
-        """Return (number of widgets, rows of page ``page``), oldest widget first.
+    def page_read(cls, page, per_page):
+        """Return the read of page ``page``, oldest widget first, to make along the token check.
 
-        Rows hold name, info_url, created_at, deadline, owner_email and
-        owner_public_id. Every logged-in user pages through widgets, so this is
-        one prebuilt statement outside the ORM session (on a server database,
-        outside a transaction), with the count from widget_count in it.
+        Every logged-in user pages through widgets, so the page is read in the
+        statement that checks the token (one round trip, not two: ReadAlong).
+        Rows hold total (from widget_count), id, name, info_url, created_at,
+        deadline, owner_email and owner_public_id.
         """
-        offset = (page - 1) * per_page
-        with autocommit_engine().connect() as connection:
-            rows = []
-            if offset < 2**31:  # no table holds more rows; a larger OFFSET overflows
-                rows = connection.execute(
-                    _page_statement(), {"offset": offset, "limit": per_page}
-                ).all()
-            if rows:
-                return rows[0].total, rows
-            # Past the last page (or no widgets): the count alone.
-            return connection.execute(_count_statement()).scalar() or 0, []
+        offset, limit = (page - 1) * per_page, per_page
+        if offset >= 2**31:  # no table holds more rows; a larger OFFSET overflows
+            offset = limit = 0
+        params = {"offset": offset, "limit": limit}
+        return ReadAlong(_page_statement(), params, "id", {"page": page, "per_page": per_page})
+
+    @classmethod
+    def count(cls):
+        """Return the number of widgets (read from widget_count, not counted)."""
+        rows = read_rows(_count_statement(), {})
+        return rows[0].total if rows else 0
 
 
 class WidgetCount(db.Model):
@@ -106,6 +106,7 @@ def _page_statement():
     return (
         db.select(
             _count_statement().scalar_subquery().label("total"),
+            Widget.id,
             Widget.name,
             Widget.info_url,
             Widget.created_at,

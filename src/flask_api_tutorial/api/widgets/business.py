@@ -1,6 +1,6 @@
 """What each widgets request does: the commits, the aborts and the responses."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from functools import lru_cache
 from http import HTTPStatus
@@ -8,13 +8,13 @@ from math import ceil
 from types import MappingProxyType
 from typing import NamedTuple
 
-from flask import g, url_for
+from flask import g, request, url_for
 from flask_restx import abort
 from sqlalchemy.exc import IntegrityError
 
 from flask_api_tutorial import db
 from flask_api_tutorial.api.errors import token_refused
-from flask_api_tutorial.api.widgets.dto import widget_name
+from flask_api_tutorial.api.widgets.dto import pagination, widget_name
 from flask_api_tutorial.models import User, Widget, WidgetCount
 from flask_api_tutorial.util.datetime_util import format_timedelta_words, format_utc, utc_now
 from flask_api_tutorial.util.jwt_util import UNKNOWN_USER
@@ -55,9 +55,24 @@ def create_widget(widget_dict):
     return response, HTTPStatus.CREATED, {"Location": location}
 
 
-def retrieve_widget_list(page, per_page):
-    """Answer one page of widgets, oldest first, with Link and Total-Count headers."""
-    total, rows = Widget.find_page(page, per_page)
+def widget_page_read():
+    """Return the read of the requested page (made along the token check), or None.
+
+    None when page or per_page is invalid: the view answers 400 once the token
+    is checked (a request without a valid token gets its 401 first).
+    """
+    page_and_size = pagination(request.args)
+    return None if page_and_size is None else Widget.page_read(*page_and_size)
+
+
+def retrieve_widget_list(read):
+    """Answer one page of widgets, oldest first, with Link and Total-Count headers.
+
+    ``read`` is the page's read (``widget_page_read``), its rows read.
+    """
+    page, per_page, rows = read.args["page"], read.args["per_page"], read.rows
+    # Every row carries the count; a page past the last has none to carry it.
+    total = rows[0].total if rows else Widget.count()
     total_pages = max(1, ceil(total / per_page))
     pages = {"self": page, "first": 1}
     if page > 1:
@@ -148,7 +163,7 @@ def valid_name_or_400(name):
 
 
 class _Row(NamedTuple):
-    """A widget as Widget.find_page returns it."""
+    """A widget as a page read (Widget.page_read) gives it, without total and id."""
 
     name: str
     info_url: str
@@ -162,8 +177,15 @@ def _widget_body(row, now, list_path):
     """Return the widget in the shape of widget_model (which documents it)."""
     head, tail = _fixed_fields(*row[-6:], list_path)
     passed = row.deadline < now
-    remaining = "No time remaining" if passed else format_timedelta_words(row.deadline - now)
+    seconds = int((row.deadline - now).total_seconds())
+    remaining = "No time remaining" if passed else _remaining_words(seconds)
     return {**head, "deadline_passed": passed, "time_remaining": remaining, **tail}
+
+
+@lru_cache(maxsize=4096)
+def _remaining_words(seconds):
+    """Return ``seconds`` in words: widgets due at one time share them for a second."""
+    return format_timedelta_words(timedelta(seconds=seconds))
 
 
 @lru_cache(maxsize=4096)

@@ -2,17 +2,19 @@
 
 from http import HTTPStatus
 
-from flask_restx import Namespace, Resource
+from flask_restx import Namespace, Resource, abort
 
 from flask_api_tutorial.api.auth.decorators import admin_token_required, token_required
 from flask_api_tutorial.api.auth.dto import error_model, status_model, validation_error_model
 from flask_api_tutorial.api.widgets.business import (
+    BAD_REQUEST,
     create_widget,
     delete_widget,
     retrieve_widget,
     retrieve_widget_list,
     update_widget,
     valid_name_or_400,
+    widget_page_read,
 )
 from flask_api_tutorial.api.widgets.dto import (
     create_widget_reqparser,
@@ -74,11 +76,13 @@ class WidgetList(Resource):
             **_TOKEN_ERRORS,
         },
     )
-    @token_required
-    def get(self):
+    @token_required(read_along=widget_page_read)
+    def get(self, read):
         """Retrieve a list of widgets, a page at a time, oldest first."""
-        request_data = pagination_reqparser.parse_args()
-        return retrieve_widget_list(request_data["page"], request_data["per_page"])
+        if read is None:  # page or per_page is invalid: the token is valid, so 400 now
+            pagination_reqparser.parse_args()  # names the field
+            abort(HTTPStatus.BAD_REQUEST, BAD_REQUEST)  # (the parser agrees: not reached)
+        return retrieve_widget_list(read)
 
     @widget_ns.expect(create_widget_reqparser)
     @widget_ns.doc(
