@@ -13,23 +13,19 @@ from tests.support.servers import ROOT
 
 
 def test_quick_benchmark_produces_every_figure(tmp_path):
+    """The SQLite run: every target. The PostgreSQL run: PostgreSQL's targets only."""
     output = tmp_path / "bench.json"
     env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    command = [sys.executable, "bench/run.py", "--quick", "--output", str(output)]
     if ON_POSTGRES:
-        env["DATABASE_URL"] = TEST_DATABASE_URL  # the PostgreSQL run covers that path
+        env["DATABASE_URL"] = TEST_DATABASE_URL
+        command += ["--databases", "postgresql"]
     result = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--output", str(output)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     figures = json.loads(output.read_text())
-    databases = {"sqlite", "postgresql"} if ON_POSTGRES else {"sqlite"}
-    assert set(figures["databases"]) == databases
+    assert set(figures["databases"]) == {"postgresql" if ON_POSTGRES else "sqlite"}
     for section in figures["databases"].values():
         assert all(
             p["user_rps"] > 0 and p["bare_rps"] > 0 for p in section["user_vs_bare"]["pairs"]
@@ -41,12 +37,35 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
         assert signed["verify_us"]["eddsa"] > 0 and signed["verify_us"]["hs256"] > 0
         assert section["blacklist_scale"]["rows"] == 10_000
         assert section["blacklist_scale"]["full_rps"] > 0
+        assert (
+            section["widgets_scale"]["small_rps"] > 0 and section["widgets_scale"]["large_rps"] > 0
+        )
+        assert section["list_vs_bare"]["pairs"]
+    assert "[1] GET /auth/user vs bare Flask" in result.stdout
+    if ON_POSTGRES:
+        assert not {"login_cost", "login_concurrency", "memory"} & set(figures)
+        return
     assert figures["login_cost"]["login_ms"] > 0
     assert figures["login_cost"]["checkpw_ms"] > 0
     assert figures["login_concurrency"]["concurrent_logins_per_s"] > 0
     assert figures["memory"]["rss_late_kib"] > 0
-    for title in ("[1] GET /auth/user vs bare Flask", "[2] login", "[3] logins", "[5] worker"):
+    for title in ("[2] login", "[3] logins", "[5] worker"):
         assert title in result.stdout
+
+
+def test_unknown_database_is_refused():
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--databases", "postgresql"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "no URL for postgresql (set DATABASE_URL)" in result.stderr
 
 
 def test_statement_cost_prints_every_way_of_reading():
