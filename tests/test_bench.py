@@ -12,17 +12,29 @@ from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
 from tests.support.servers import ROOT
 
 
+def _bench(*arguments, database=None, timeout=300):
+    """Run a bench/ script; DATABASE_URL is ``database`` (None: not set)."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    if database:
+        env["DATABASE_URL"] = database
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_quick_benchmark_produces_every_figure(tmp_path):
     """The SQLite run: every target. The PostgreSQL run: PostgreSQL's targets only."""
     output = tmp_path / "bench.json"
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    command = [sys.executable, "bench/run.py", "--quick", "--output", str(output)]
+    arguments = ["bench/run.py", "--quick", "--output", str(output)]
     if ON_POSTGRES:
-        env["DATABASE_URL"] = TEST_DATABASE_URL
-        command += ["--databases", "postgresql"]
-    result = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+        arguments += ["--databases", "postgresql"]
+    result = _bench(*arguments, database=TEST_DATABASE_URL if ON_POSTGRES else None)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     figures = json.loads(output.read_text())
     assert set(figures["databases"]) == {"postgresql" if ON_POSTGRES else "sqlite"}
@@ -54,32 +66,20 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
 
 
 def test_unknown_database_is_refused():
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    result = subprocess.run(
-        [sys.executable, "bench/run.py", "--quick", "--databases", "postgresql"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _bench("bench/run.py", "--quick", "--databases", "postgresql", timeout=60)
     assert result.returncode == 2
     assert "no URL for postgresql (set DATABASE_URL)" in result.stderr
 
 
 def test_statement_cost_prints_every_way_of_reading():
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    if ON_POSTGRES:
-        env["DATABASE_URL"] = TEST_DATABASE_URL
-    result = subprocess.run(
-        [sys.executable, "bench/statement_cost.py", "--calls", "20", "--rounds", "1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    result = _bench(
+        "bench/statement_cost.py",
+        "--calls",
+        "20",
+        "--rounds",
+        "1",
+        database=TEST_DATABASE_URL if ON_POSTGRES else None,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.startswith("postgresql:" if ON_POSTGRES else "sqlite:")
