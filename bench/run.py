@@ -690,13 +690,13 @@ def eddsa_vs_hs256(database_url, args, label):
     verified-token cache serves its later requests, for both alike).
     """
     sys.path.insert(0, str(ROOT / "src"))
-    from flask_api_tutorial.util import jwt_util
+    from flask_api_tutorial.util import key_util
 
     folder = tempfile.mkdtemp()
     key_file = Path(folder) / "eddsa.pem"
-    key_file.write_bytes(jwt_util.generate_private_key(jwt_util.EDDSA)[0])
+    key_file.write_bytes(key_util.generate_private_key(key_util.EDDSA)[0])
     hs256 = Server(8681, api_env(database_url), cpu=0).start()
-    eddsa_env = api_env(database_url, JWT_ALGORITHM=jwt_util.EDDSA, JWT_PRIVATE_KEY_FILE=key_file)
+    eddsa_env = api_env(database_url, JWT_ALGORITHM=key_util.EDDSA, JWT_PRIVATE_KEY_FILE=key_file)
     eddsa = Server(8682, eddsa_env, cpu=0)
     try:
         eddsa.start()

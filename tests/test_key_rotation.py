@@ -20,7 +20,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from flask_api_tutorial.util import jwt_util
+from flask_api_tutorial.util import key_util
 from tests.support.paths import AUTH_LOGIN, AUTH_REFRESH, AUTH_USER
 from tests.support.servers import TEST_SECRET_KEY, GunicornServer
 from tests.util import EMAIL, PASSWORD, REFRESH_INVALID, TOKEN_INVALID, challenge
@@ -144,7 +144,7 @@ def _claims(token):
 
 def _refresh_kid(secret):
     """Return the kid of the refresh key derived from ``secret``."""
-    return jwt_util.secret_kid(jwt_util.refresh_key(secret))
+    return key_util.secret_kid(key_util.refresh_key(secret))
 
 
 def _b64(data):
@@ -162,9 +162,9 @@ def _ed25519_key(directory, name):
 
     Return (private key file, public key file, kid, the raw public key as JWK "x").
     """
-    pem, kid = jwt_util.generate_private_key("EdDSA")
+    pem, kid = key_util.generate_private_key("EdDSA")
     public = serialization.load_pem_private_key(pem, password=None).public_key()
-    assert kid == jwt_util.public_kid(public)
+    assert kid == key_util.public_kid(public)
     private_file, public_file = directory / f"{name}.pem", directory / f"{name}.pub.pem"
     private_file.write_bytes(pem)
     public_file.write_bytes(
@@ -198,7 +198,7 @@ def _assert_jwks(server, expected):
 
 
 def test_hs256_rotation_across_two_instances(served_database):
-    old_kid, new_kid = jwt_util.secret_kid(OLD_SECRET), jwt_util.secret_kid(NEW_SECRET)
+    old_kid, new_kid = key_util.secret_kid(OLD_SECRET), key_util.secret_kid(NEW_SECRET)
     assert old_kid != new_kid
     # Before the rotation: the old secret alone signs.
     with _serving(served_database, _hs256(OLD_SECRET)) as (before,):
@@ -221,7 +221,7 @@ def test_hs256_rotation_across_two_instances(served_database):
         # The kid chooses the key: signed with the old secret but naming the new one's
         # kid, or naming no configured key, a token is refused by A, which knows both.
         claims = _claims(access_b)
-        for kid in (new_kid, jwt_util.secret_kid(UNKNOWN_SECRET)):
+        for kid in (new_kid, key_util.secret_kid(UNKNOWN_SECRET)):
             forged = jwt.encode(claims, OLD_SECRET, algorithm="HS256", headers={"kid": kid})
             _assert_invalid((a,), forged)
         # A refresh token from before the rotation refreshes on A, into new-signed tokens;
@@ -298,7 +298,7 @@ def test_switch_from_hs256_to_eddsa(served_database, tmp_path):
         _eddsa(private, accept_secret_key="false"),
     ) as (hs256, accepting, *refusing):
         access, refresh = _login(hs256)
-        assert _signed_by(access) == ("HS256", jwt_util.secret_kid(TEST_SECRET_KEY))
+        assert _signed_by(access) == ("HS256", key_util.secret_kid(TEST_SECRET_KEY))
         # Issued before tokens carried a kid: checked against SECRET_KEY as well.
         without_kid = jwt.encode(_claims(access), TEST_SECRET_KEY, algorithm="HS256")
         for token in (access, without_kid):
@@ -357,7 +357,7 @@ def test_another_service_verifies_tokens_with_the_jwks_alone(served_database, tm
         # Signed by a key the JWKS does not publish: under its own kid, no key is found;
         # under the published kid, the signature does not verify.
         stranger = ed25519.Ed25519PrivateKey.generate()
-        stranger_kid = jwt_util.public_kid(stranger.public_key())
+        stranger_kid = key_util.public_kid(stranger.public_key())
         for forged_kid, error in (
             (stranger_kid, "jwt.exceptions.PyJWKClientError"),
             (kid, "jwt.exceptions.InvalidSignatureError"),

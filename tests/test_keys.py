@@ -34,9 +34,9 @@ from flask_api_tutorial.cli import keys_cli
 from flask_api_tutorial.config import DEV_SECRET_KEY, ConfigError, check_environment
 from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User
-from flask_api_tutorial.util import jwt_util
-from flask_api_tutorial.util.jwt_util import public_kid, refresh_key, secret_kid
-from tests.conftest import database_url
+from flask_api_tutorial.util import key_util
+from flask_api_tutorial.util.key_util import public_kid, refresh_key, secret_kid
+from tests.support.databases import NO_DATABASE
 from tests.support.paths import AUTH_LOGIN, AUTH_REFRESH, AUTH_REGISTER, AUTH_USER
 from tests.support.servers import ROOT, GunicornServer
 from tests.util import EMAIL, PASSWORD, REFRESH_INVALID, TOKEN_INVALID, bearer, challenge
@@ -134,7 +134,7 @@ def key_env(monkeypatch):
 
 
 @pytest.fixture
-def make_app(tmp_path):
+def make_app(database):
     """Return a factory of testing apps with other settings, all on one database.
 
     Several apps on one database are one server restarted with other keys: tokens
@@ -143,21 +143,14 @@ def make_app(tmp_path):
     apps = []
 
     def make(**settings):
-        app = create_app(
-            "testing", {"SQLALCHEMY_DATABASE_URI": database_url(tmp_path), **settings}
-        )
-        if not apps:
-            with app.app_context():
-                _db.create_all()
+        app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database, **settings})
         apps.append(app)
         return app
 
     yield make
-    for app in reversed(apps):  # the first, which created the tables, drops them last
+    for app in apps:
         with app.app_context():
             _db.session.remove()
-            if app is apps[0]:
-                _db.drop_all()
             dispose_engines()
 
 
@@ -970,7 +963,7 @@ def test_an_unreadable_key_file_stops_start_up(keys, tmp_path, monkeypatch):
     def refuse(path, *args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
-    monkeypatch.setattr(jwt_util, "open", refuse, raising=False)
+    monkeypatch.setattr(key_util, "open", refuse, raising=False)
     settings = {"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY_FILE": str(key_file)}
     message = f"JWT_PRIVATE_KEY_FILE={key_file} cannot be read: Permission denied"
     with pytest.raises(ConfigError, match=message):
@@ -1002,7 +995,7 @@ def test_jwt_accept_secret_key_must_be_a_boolean():
 )
 def test_production_refuses_a_weak_fallback(tmp_path, fallbacks, message):
     """SECRET_KEY's rules apply to each fallback; the message never shows the value."""
-    settings = {"SQLALCHEMY_DATABASE_URI": database_url(tmp_path), "SECRET_KEY": SECRET}
+    settings = {"SQLALCHEMY_DATABASE_URI": NO_DATABASE, "SECRET_KEY": SECRET}
     with pytest.raises(ConfigError, match=message) as error:
         create_app("production", {**settings, "SECRET_KEY_FALLBACKS": fallbacks})
     environ = {
@@ -1023,7 +1016,7 @@ def test_production_accepts_strong_fallbacks(tmp_path):
     app = create_app(
         "production",
         {
-            "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
             "SECRET_KEY": SECRET,
             "SECRET_KEY_FALLBACKS": [OLD_SECRET, STRANGER_SECRET],
         },
@@ -1053,7 +1046,7 @@ def test_a_missing_key_file_stops_flask(keys, tmp_path):
         **os.environ,
         "FLASK_CONFIG": "production",
         "SECRET_KEY": SECRET,
-        "DATABASE_URL": database_url(tmp_path),
+        "DATABASE_URL": NO_DATABASE,
         **_filled(MISSING_KEY, keys),
     }
     result = subprocess.run(
@@ -1071,9 +1064,7 @@ def test_a_missing_key_file_stops_flask(keys, tmp_path):
 
 def test_a_missing_key_file_stops_gunicorn(keys, tmp_path):
     """Before any worker forks, as for every refused configuration."""
-    server = GunicornServer(
-        database_url(tmp_path), SECRET_KEY=SECRET, **_filled(MISSING_KEY, keys)
-    )
+    server = GunicornServer(NO_DATABASE, SECRET_KEY=SECRET, **_filled(MISSING_KEY, keys))
     finished = server.run_refused()
     assert finished.returncode != 0
     assert f"Configuration error: {MISSING_KEY_MESSAGE.format(**keys.paths())}" in finished.stderr

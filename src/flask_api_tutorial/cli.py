@@ -10,7 +10,7 @@ from flask_api_tutorial.api.auth.dto import email as email_type
 from flask_api_tutorial.api.auth.dto import new_password
 from flask_api_tutorial.config import ConfigError, check_environment
 from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User, Widget
-from flask_api_tutorial.util import jwt_util
+from flask_api_tutorial.util import key_util
 from flask_api_tutorial.util.datetime_util import utc_now
 
 
@@ -67,15 +67,15 @@ def keys_cli():
 @keys_cli.command("generate")
 @click.option(
     "--algorithm",
-    type=click.Choice(jwt_util.ASYMMETRIC_ALGORITHMS),
+    type=click.Choice(key_util.ASYMMETRIC_ALGORITHMS),
     required=True,
     help="EdDSA (Ed25519) or RS256 (RSA).",
 )
 @click.option("--out", "path", type=click.Path(dir_okay=False), required=True, help="PEM file.")
 @click.option(
     "--bits",
-    type=click.IntRange(min=jwt_util.RSA_MIN_BITS),
-    default=jwt_util.RSA_DEFAULT_BITS,
+    type=click.IntRange(min=key_util.RSA_MIN_BITS),
+    default=key_util.RSA_DEFAULT_BITS,
     show_default=True,
     help="RSA key size.",
 )
@@ -85,7 +85,7 @@ def generate_key(algorithm, path, bits):
     Needs no configuration: it works while JWT_PRIVATE_KEY_FILE names the file it
     is about to create (the command is a Flask plugin, run without loading the app).
     """
-    pem, kid = jwt_util.generate_private_key(algorithm, bits)
+    pem, kid = key_util.generate_private_key(algorithm, bits)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -14,7 +14,7 @@ from limits import parse_many
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from flask_api_tutorial.util import jwt_util
+from flask_api_tutorial.util import key_util
 
 CONFIG_NAMES = ("development", "testing", "production")
 DEFAULT_CONFIG = "development"
@@ -50,7 +50,7 @@ class Config:
     # public key (and the retired ones in JWT_PUBLIC_KEY_FILES) /.well-known/jwks.json
     # publishes. JWT_ACCEPT_SECRET_KEY: during a switch from HS256, keep accepting
     # tokens signed with SECRET_KEY or a fallback.
-    JWT_ALGORITHM = jwt_util.HS256
+    JWT_ALGORITHM = key_util.HS256
     JWT_PRIVATE_KEY_FILE = ""
     JWT_PUBLIC_KEY_FILES = []
     JWT_ACCEPT_SECRET_KEY = False
@@ -290,11 +290,11 @@ def _access_token_lifetime(config):
 def derived_settings(config):
     """Return the values computed from the settings, once: lifetimes and token keys.
 
-    ACCESS_TOKEN_KEYS and REFRESH_TOKEN_KEYS are jwt_util.KeySets; building them
+    ACCESS_TOKEN_KEYS and REFRESH_TOKEN_KEYS are key_util.KeySets; building them
     reads the key files, so a missing or unusable key stops start-up here.
     """
     try:
-        access_keys, refresh_keys = jwt_util.build_keys(
+        access_keys, refresh_keys = key_util.build_keys(
             config["JWT_ALGORITHM"],
             config["SECRET_KEY"],
             fallbacks=config["SECRET_KEY_FALLBACKS"],
@@ -302,7 +302,7 @@ def derived_settings(config):
             public_key_files=config["JWT_PUBLIC_KEY_FILES"],
             accept_secret_key=config["JWT_ACCEPT_SECRET_KEY"],
         )
-    except jwt_util.KeyConfigError as error:
+    except key_util.KeyConfigError as error:
         raise ConfigError(str(error)) from None
     return {
         "METRICS_ALLOWED_NETWORKS": _networks(config["METRICS_ALLOW"]),
@@ -358,16 +358,16 @@ def validate(config_name, config):
 
 def _validate_algorithm(config):
     algorithm = config["JWT_ALGORITHM"]
-    if algorithm not in jwt_util.ALGORITHMS:
+    if algorithm not in key_util.ALGORITHMS:
         raise ConfigError(
-            f"JWT_ALGORITHM={algorithm!r} is not one of: {', '.join(jwt_util.ALGORITHMS)}"
+            f"JWT_ALGORITHM={algorithm!r} is not one of: {', '.join(key_util.ALGORITHMS)}"
         )
-    if algorithm == jwt_util.HS256 and config["JWT_PRIVATE_KEY_FILE"]:
+    if algorithm == key_util.HS256 and config["JWT_PRIVATE_KEY_FILE"]:
         raise ConfigError(
             "JWT_PRIVATE_KEY_FILE is set but JWT_ALGORITHM=HS256 signs with SECRET_KEY; "
             "set JWT_ALGORITHM=EdDSA or RS256 to sign with the private key"
         )
-    if algorithm != jwt_util.HS256 and not config["JWT_PRIVATE_KEY_FILE"]:
+    if algorithm != key_util.HS256 and not config["JWT_PRIVATE_KEY_FILE"]:
         raise ConfigError(
             f"JWT_ALGORITHM={algorithm} needs JWT_PRIVATE_KEY_FILE, the PEM private key "
             "that signs (flask keys generate makes one)"
