@@ -4,10 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from flask import url_for
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 
-from flask_api_tutorial.database import read_rows
-from flask_api_tutorial.models import User, Widget, WidgetCount
+from flask_api_tutorial.models import BlacklistedToken, User
+from flask_api_tutorial.util import jwt_util
 from tests.util import (
     EMAIL,
     TOKEN_BLACKLISTED,
@@ -132,79 +132,56 @@ def test_every_json_body_has_one_style(client, user):
     assert not_found.endswith(b'"}\n')
 
 
-# --- the token check's read (database.read_rows) ----------------------------------------
+# --- the token check's read (User.find_by_access_token) -------------------------------
 
 
-def _add_widgets(db, owner, count):
-    for number in range(count):
-        db.session.add(
-            Widget(
-                name=f"w-{number}",
-                info_url=f"https://example.com/w-{number}",
-                created_at=NOW + timedelta(seconds=number),
-                deadline=datetime(2027, 1, 1, 23, 59, 59, tzinfo=timezone.utc),
-                # Every third has no owner: nulls go through the result processors too.
-                owner_id=owner.id if number % 3 else None,
-            )
-        )
-    WidgetCount.add(count)
-    db.session.commit()
+def _claims(user, jti="never-revoked", version=None):
+    version = user.token_version if version is None else version
+    return {"sub": user.public_id, "jti": jti, "ver": version}
 
 
-@pytest.mark.parametrize("page", [1, 2, 3, 4], ids=["full", "full again", "partial", "empty"])
-def test_rows_read_along_are_the_rows_sqlalchemy_reads(db, admin, page):
-    """Same values, same types (aware UTC datetimes, booleans), in the same order."""
-    _add_widgets(db, admin, 12)
-    claims = {"sub": admin.public_id, "jti": "never-revoked", "ver": admin.token_version}
-    along = Widget.page_read(page, 5)
-    user, rows = User.check_access_token(claims, along)
-    with db.engine.connect() as connection:
-        result = connection.execute(along.select, along.params)
-        names, expected = tuple(result.keys()), result.all()
-    assert len(expected) == max(0, min(5, 12 - (page - 1) * 5))
-    assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
-    assert [list(map(type, row)) for row in rows] == [list(map(type, row)) for row in expected]
-    assert all(row._fields == names for row in rows)
-    for row in rows:
-        assert row.created_at.tzinfo is timezone.utc
-        assert row.deadline.tzinfo is timezone.utc
-    stored = db.session.get(User, admin.id)
-    for name in ("id", "email", "public_id", "admin", "registered_on", "token_version"):
-        assert getattr(user, name) == getattr(stored, name)
-        assert type(getattr(user, name)) is type(getattr(stored, name))
-    assert user.admin is True
-    assert user.registered_on.tzinfo is timezone.utc
+def test_token_check_loads_the_user_as_the_session_does(db, admin):
+    """One statement; the user comes back as SQLAlchemy loads it, in this request's session."""
+    checked = User.find_by_access_token(_claims(admin))
+    assert checked is db.session.get(User, admin.id)
+    assert checked.admin is True
+    assert checked.registered_on.tzinfo is timezone.utc
+    assert checked.registered_on == admin.registered_on
 
 
-def test_token_check_alone_reads_no_rows_along(db, user):
-    claims = {"sub": user.public_id, "jti": "never-revoked", "ver": user.token_version}
-    checked, rows = User.check_access_token(claims)
-    assert rows is None
-    assert checked.public_id == user.public_id
-    assert checked.admin is False
+@pytest.mark.parametrize(
+    "change, kind",
+    [
+        ("unknown sub", jwt_util.UNKNOWN_USER),
+        ("revoked jti", jwt_util.REVOKED),
+        ("older version", jwt_util.SUPERSEDED),
+        ("no version, user at 1", jwt_util.SUPERSEDED),
+    ],
+)
+def test_token_check_refuses(db, user, change, kind):
+    claims = _claims(user)
+    if change == "unknown sub":
+        claims["sub"] = "not-a-public-id"
+    elif change == "revoked jti":
+        db.session.add(BlacklistedToken(jti="revoked", expires_at=NOW + timedelta(days=1)))
+        db.session.commit()
+        claims["jti"] = "revoked"
+    else:
+        user.token_version = 1
+        db.session.commit()
+        if change == "older version":
+            claims["ver"] = 0
+        else:
+            del claims["ver"]
+    with pytest.raises(jwt_util.TokenError) as refused:
+        User.find_by_access_token(claims)
+    assert refused.value.kind == kind
 
 
-def test_read_rows_fails_as_sqlalchemy_does_and_hides_parameters(db):
+def test_database_errors_never_show_the_statements_parameters(db):
     table = db.table("no_such_table", db.column("secret"))
-    statement = db.select(table.c.secret).where(table.c.secret == db.bindparam("value"))
-    params = {"value": "parameter-never-shown"}
+    statement = db.select(table.c.secret).where(table.c.secret == "parameter-never-shown")
     with pytest.raises(DBAPIError) as raised:
-        read_rows(statement, params)
-    with db.engine.connect() as connection, pytest.raises(DBAPIError) as expected:
-        connection.execute(statement, params)
-    assert type(raised.value) is type(expected.value)
-    assert type(raised.value.orig) is type(expected.value.orig)
+        db.session.execute(statement)
     assert "parameter-never-shown" not in str(raised.value)
-    assert not raised.value.connection_invalidated
-    # The connection went back to the pool unharmed.
-    assert read_rows(db.select(db.literal(7).label("seven")), {})[0].seven == 7
-
-
-def test_read_rows_refuses_a_parameter_left_out(db, user):
-    """As SQLAlchemy does: left out, a parameter would read as NULL (a revoked jti, unseen)."""
-    statement = db.select(User.email).where(
-        User.public_id == db.bindparam("sub"), User.token_version == db.bindparam("version")
-    )
-    with pytest.raises(ArgumentError, match="version"):
-        read_rows(statement, {"sub": user.public_id})
-    assert read_rows(statement, {"sub": user.public_id, "version": 0})[0].email == user.email
+    db.session.rollback()

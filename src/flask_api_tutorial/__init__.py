@@ -33,19 +33,19 @@ limiter = Limiter(key_func=get_remote_address)
 class JSONProvider(DefaultJSONProvider):
     """JSON bodies in one style, as Flask-RESTx writes them: `{"a": 1, "b": 2}`.
 
-    Fields keep the order the contract lists them in; in debug mode, indented by
-    four spaces, as Flask-RESTx indents its own.
+    Fields keep the order the contract lists them in. Flask's jsonify asks for
+    compact separators, or in debug mode an indent of 2; Flask-RESTx writes the
+    default separators, and indents by 4 in debug mode.
     """
 
     sort_keys = False
 
-    def response(self, *args, **kwargs):
-        """Serialize like Flask's jsonify, with spaces after `,` and `:`."""
-        obj = self._prepare_response_obj(args, kwargs)
-        indent = 4 if self._app.debug else None
-        return self._app.response_class(
-            f"{self.dumps(obj, indent=indent)}\n", mimetype=self.mimetype
-        )
+    def dumps(self, obj, **kwargs):
+        """Serialize ``obj`` with the default separators (and, when indented, by four)."""
+        kwargs.pop("separators", None)
+        if kwargs.get("indent"):
+            kwargs["indent"] = 4
+        return super().dumps(obj, **kwargs)
 
 
 def create_app(config_name=None, test_config=None):
@@ -76,8 +76,6 @@ def create_app(config_name=None, test_config=None):
     hardening.init_app(app)
     api.init_app(app)
     audit.init_app(app)
-    # Last: its after_request hooks then run first, so a 503 that replaces a
-    # response there still gets the request id, the CORS and security headers.
     ratelimits.init_app(app)
     cli.init_app(app)
     return app

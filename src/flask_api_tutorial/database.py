@@ -18,14 +18,10 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections import namedtuple
-from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import create_engine, event, exc
-from sqlalchemy.orm import configure_mappers
 
 from flask_api_tutorial import db, migrate
 
@@ -55,8 +51,6 @@ def init_app(app):
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
     db.init_app(app)
     migrate.init_app(app, db)
-    # Now, not on the first query: the token check builds users without a query.
-    configure_mappers()
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
@@ -75,118 +69,9 @@ def autocommit_engine():
     return current_app.extensions.get(AUTOCOMMIT_ENGINE) or db.engine
 
 
-def read_rows(statement, params):
-    """Return the rows of ``statement``, a SELECT, as named tuples: one read, no transaction.
-
-    For the reads every request makes (the token check, and the widget list with
-    it). SQLAlchemy's execution layer costs them more than the database does (on
-    PostgreSQL here, 320 µs for the token check through Connection.execute, 180
-    µs this way, against a 90 µs round trip: bench/statement_cost.py), so they are
-    compiled once and sent straight through a pooled DBAPI connection of the
-    autocommit engine. What the execution layer does for them is kept: the
-    pool's events run (the ping after idle), the command deadline is armed, each
-    column's result processor applies, and a driver error is raised as SQLAlchemy
-    raises it (a lost connection also renews the pool), so that api/errors.py
-    answers 503. Not kept: SQLAlchemy's execution events and echo never see these
-    reads. ``params`` are strings and integers (no bind processor applies), and
-    every parameter without a value in ``statement`` must be in them.
-    """
-    engine = autocommit_engine()
-    read = _compiled_read(statement, engine.dialect)
-    values = read.parameters(params)
-    driver_error = engine.dialect.loaded_dbapi.Error
-    try:
-        connection = engine.raw_connection()
-    except driver_error as error:
-        lost = engine.dialect.is_disconnect(error, None, None)
-        raise _wrapped(error, engine, None, invalidated=lost) from error
-    try:
-        deadline = current_app.extensions.get(COMMAND_DEADLINE)
-        if deadline is not None:
-            deadline.arm(connection.dbapi_connection)
-        cursor = connection.cursor()
-        try:
-            cursor.execute(read.sql, values)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-    except driver_error as error:
-        lost = engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
-        if lost:
-            # What SQLAlchemy's Connection does on a disconnect (no public call does
-            # it): this connection is closed, and the pool's others, opened before
-            # now and likely lost too (a database restart), are replaced on checkout.
-            engine.pool._invalidate(connection, error)
-        raise _wrapped(error, engine, read.sql, invalidated=lost) from error
-    except BaseException as error:
-        if not isinstance(error, Exception):
-            # Interrupted mid-command (a worker's timeout, an exit): the connection
-            # may still be busy, so it is closed, never pooled again.
-            connection.invalidate(error)
-        raise
-    finally:
-        connection.close()
-    return [read.row(row) for row in rows]
-
-
-class _CompiledRead(NamedTuple):
-    sql: str
-    defaults: dict
-    required: frozenset
-    positions: tuple | None
-    processors: tuple
-    row_type: type
-
-    def parameters(self, params):
-        missing = self.required.difference(params)
-        if missing:
-            # As SQLAlchemy refuses to: a parameter left out must not read as NULL.
-            raise exc.ArgumentError(f"no value for the bind parameters {sorted(missing)}")
-        values = {**self.defaults, **params}
-        if self.positions is None:
-            return values
-        return tuple(values[name] for name in self.positions)
-
-    def row(self, values):
-        return self.row_type._make(
-            value if process is None else process(value)
-            for process, value in zip(self.processors, values, strict=True)
-        )
-
-
-@lru_cache(maxsize=64)
-def _compiled_read(statement, dialect):
-    """Compile ``statement`` once for ``dialect``: its SQL, parameters and result processors."""
-    compiled = statement.compile(dialect=dialect)
-    columns = list(statement.selected_columns)
-    required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
-    return _CompiledRead(
-        sql=str(compiled),
-        defaults={name: value for name, value in compiled.params.items() if name not in required},
-        required=required,
-        positions=tuple(compiled.positiontup) if compiled.positional else None,
-        processors=tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        ),
-        row_type=namedtuple("Row", [column.key for column in columns], rename=True),
-    )
-
-
-def _wrapped(error, engine, sql, invalidated):
-    """Return driver ``error`` as the SQLAlchemy exception it would have raised."""
-    return exc.DBAPIError.instance(
-        sql,
-        None,
-        error,
-        engine.dialect.loaded_dbapi.Error,
-        hide_parameters=True,
-        connection_invalidated=invalidated,
-        dialect=engine.dialect,
-    )
-
-
 def dispose_engines():
-    """Close every pooled connection of the current app's engines."""
+    """Close the session, then every pooled connection of the current app's engines."""
+    db.session.remove()  # it may hold a connection, which would outlive its pool
     db.engine.dispose()
     if AUTOCOMMIT_ENGINE in current_app.extensions:
         current_app.extensions[AUTOCOMMIT_ENGINE].dispose()

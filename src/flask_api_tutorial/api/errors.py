@@ -12,7 +12,7 @@ from limits.errors import StorageError
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from flask_api_tutorial import db
 from flask_api_tutorial.util import jwt_util
@@ -102,6 +102,9 @@ def not_admin():
 
 def error_payload(error):
     """Return (body, status, Headers) for any exception raised while handling a request."""
+    if isinstance(error, InternalServerError) and error.original_exception is not None:
+        # Raised outside a view (an after_request hook): Flask passes it on wrapped.
+        error = error.original_exception
     if isinstance(error, HTTPException):
         headers = Headers(
             [
@@ -158,7 +161,9 @@ def register_error_handlers(app, api):
 
     def handle_flask_error(error):
         response = error_response(error)
-        if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        # Flask logged the exception it wrapped (see error_payload) before calling us.
+        unlogged = getattr(error, "original_exception", None) is None
+        if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR and unlogged:
             # Flask-RESTx logs its own 5xx; Flask leaves handled ones to us.
             app.logger.error("%s: %s", request.path, response.status_code, exc_info=error)
         return response
@@ -167,6 +172,12 @@ def register_error_handlers(app, api):
         # Flask-RESTx lists error handlers in the OpenAPI document's "responses",
         # with this docstring as the description, which Swagger 2.0 requires.
         """Any error: a JSON body with a message, as in api/errors.py."""
+        if isinstance(error, StorageError):
+            # Answered by Flask's handler instead (Flask-RESTx hands it on when its
+            # handler raises): unreachable counts may be found in Flask-Limiter's
+            # after_request hook, and only Flask's path then runs the other hooks
+            # (request id, CORS, security headers) on the 503.
+            raise error
         return error_payload(error)
 
     app.register_error_handler(Exception, handle_flask_error)

@@ -9,20 +9,20 @@ account (wrong current passwords, as failed logins). Flask-Limiter counts in
 memory, or in Redis when RATELIMIT_STORAGE_URI says so.
 
 When the counts cannot be reached (Redis down, silent or flapping), a limited
-request answers 503 within RATELIMIT_STORAGE_OPTIONS' timeouts: a login is never
-checked without its counts, and no request can make the limiter forget them
-(there is no in-memory fallback to switch to).
+request answers 503 within RATELIMIT_STORAGE_OPTIONS' timeouts (api/errors.py): a
+login is never checked without its counts, and no request can make the limiter
+forget them (there is no in-memory fallback to switch to). That holds for a failed
+login counted once answered too: Flask-Limiter counts it in its after_request hook,
+and Flask hands what that raises to its error handler, which answers 503 with
+every other hook's headers (api/errors.py).
 """
 
 import time
-from functools import wraps
 from http import HTTPStatus
 
-from flask import current_app, request
-from limits.errors import StorageError
+from flask import request
 
 from flask_api_tutorial import limiter
-from flask_api_tutorial.api.errors import error_response
 from flask_api_tutorial.audit import audit
 
 RETRY_AFTER_KEY = "flask_api_tutorial.retry_after"
@@ -31,12 +31,7 @@ RETRY_AFTER_KEY = "flask_api_tutorial.retry_after"
 def init_app(app):
     """Start counting for ``app``: limits, the breach audit line and Retry-After."""
     app.config["RATELIMIT_ON_BREACH_CALLBACK"] = _on_breach
-    hooks = app.after_request_funcs.setdefault(None, [])
-    first_new = len(hooks)
     limiter.init_app(app)
-    # Flask-Limiter counts failed logins (deduct_when) in an after_request hook; a
-    # storage error there must answer 503 like any other, not escape as a 500.
-    hooks[first_new:] = [_storage_errors_as_503(hook) for hook in hooks[first_new:]]
     if app.config["RATELIMIT_ENABLED"]:
         app.after_request(_add_retry_after)
 
@@ -59,15 +54,3 @@ def _add_retry_after(response):
     if response.status_code == HTTPStatus.TOO_MANY_REQUESTS and retry_after:
         response.headers["Retry-After"] = str(retry_after)
     return response
-
-
-def _storage_errors_as_503(hook):
-    @wraps(hook)
-    def guarded(response):
-        try:
-            return hook(response)
-        except StorageError as error:
-            current_app.logger.error("rate-limit storage unreachable: %s", error.storage_error)
-            return error_response(error)
-
-    return guarded

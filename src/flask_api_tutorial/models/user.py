@@ -7,20 +7,16 @@ signing and checking beneath them.
 """
 
 import uuid
-from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache, lru_cache
-from typing import NamedTuple
+from functools import lru_cache
 
 import bcrypt as _bcrypt
 from flask import current_app
-from sqlalchemy import Select
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from flask_api_tutorial import bcrypt, db
-from flask_api_tutorial.database import read_rows
+from flask_api_tutorial.database import autocommit_engine
 from flask_api_tutorial.models.refresh_token import RefreshToken
 from flask_api_tutorial.models.token_blacklist import BlacklistedToken
 from flask_api_tutorial.util import jwt_util
@@ -127,48 +123,27 @@ class User(db.Model):
 
     @classmethod
     def find_by_access_token(cls, claims):
-        """Return the user of a decoded access token, or raise TokenError if it is refused."""
-        user, _ = cls.check_access_token(claims)
-        return user
-
-    @classmethod
-    def check_access_token(cls, claims, along=None):
-        """Return (user, rows of ``along``) for a decoded access token, or raise TokenError.
+        """Return the user of a decoded access token, or raise TokenError if it is refused.
 
         One statement reads the user (by ``sub``) and whether the token's ``jti`` is
-        revoked. Every authenticated request runs it, so it runs outside the ORM
-        session, on a server database outside a transaction, and beside
-        SQLAlchemy's execution layer (database.read_rows); the user comes back
-        detached, a snapshot for reading (what changes a user loads it with
-        ``lock_by_id``).
-        Refused: the user is gone (UNKNOWN_USER), the token was logged out
+        revoked. Every authenticated request runs it, so on a server database it
+        runs on the autocommit engine: one round trip, no transaction to begin and
+        end. Refused: the user is gone (UNKNOWN_USER), the token was logged out
         (REVOKED), or issued before a logout-all or a password change (SUPERSEDED).
-
-        ``along``, a ReadAlong, is the endpoint's own read, made in the same
-        statement; its rows are returned for an accepted token only (without
-        ``along``: None).
         """
-        statement, params = _user_and_revocation(), {"sub": claims["sub"], "jti": claims["jti"]}
-        if along is not None:
-            statement, params = _joined(along.select, along.order_by), {**along.params, **params}
-        rows = read_rows(statement, params)
-        if not rows:
+        revoked = db.select(BlacklistedToken.id).filter_by(jti=claims["jti"]).exists()
+        statement = db.select(cls, revoked.label("revoked")).filter_by(public_id=claims["sub"])
+        row = db.session.execute(
+            statement, bind_arguments={"bind": autocommit_engine()}
+        ).one_or_none()
+        if row is None:
             raise jwt_util.TokenError(jwt_util.UNKNOWN_USER)
-        row = rows[0]
-        if row.revoked:
-            raise jwt_util.TokenError(jwt_util.REVOKED, row.public_id)
-        if claims.get("ver", 0) != row.token_version:
-            raise jwt_util.TokenError(jwt_util.SUPERSEDED, row.public_id)
-        user = _detached(cls, row)
-        if along is None:
-            return user, None
-        along_row = _along_row_type(along.select)
-        # The along columns follow the token check's. The outer join gives the
-        # user's row once, with nulls, when ``along`` has no rows.
-        first = len(_user_and_revocation().selected_columns)
-        if row[first + along_row._fields.index(along.order_by)] is None:
-            return user, []
-        return user, [along_row._make(joined[first:]) for joined in rows]
+        user, revoked = row
+        if revoked:
+            raise jwt_util.TokenError(jwt_util.REVOKED, user.public_id)
+        if claims.get("ver", 0) != user.token_version:
+            raise jwt_util.TokenError(jwt_util.SUPERSEDED, user.public_id)
+        return user
 
     def encode_access_token(self, now=None):
         """Return a new access token for this user, valid for ACCESS_TOKEN_LIFETIME."""
@@ -248,72 +223,6 @@ class Result:
     def failure(self):
         """Return True if the operation failed."""
         return not self.success
-
-
-_SNAPSHOT_COLUMNS = ("id", "email", "public_id", "admin", "registered_on", "token_version")
-
-
-@cache
-def _user_and_revocation():
-    """Build once: the token's user (by sub) and whether its jti is revoked."""
-    revoked = (
-        db.select(BlacklistedToken.id)
-        .where(BlacklistedToken.jti == db.bindparam("jti"))
-        .exists()
-        .label("revoked")
-    )
-    columns = [getattr(User, name) for name in _SNAPSHOT_COLUMNS]
-    return db.select(*columns, revoked).where(User.public_id == db.bindparam("sub"))
-
-
-class ReadAlong(NamedTuple):
-    """An endpoint's own read, made in its token check's statement: one round trip, not two.
-
-    ``select`` is built once (it keys a cache); its rows come back in the order of
-    its column ``order_by`` (never null, and unique: an empty read is told by a
-    null there), and ``params`` are its bound parameters (not ``sub`` or
-    ``jti``). ``args`` are the request's arguments it was made from; ``rows`` are
-    filled in once the token is accepted. The rows are read before the token's
-    user is known to be accepted, and dropped if it is not (the token's
-    signature was checked first).
-    """
-
-    select: Select
-    params: dict
-    order_by: str
-    args: dict
-    rows: list | None = None
-
-
-@lru_cache(maxsize=16)
-def _joined(select, order_by):
-    """Build once per ``select``: the token check with ``select``'s rows beside the user."""
-    along = select.subquery("along")
-    return (
-        _user_and_revocation()
-        .add_columns(*along.c)
-        .outerjoin(along, db.true())
-        .order_by(along.c[order_by])
-    )
-
-
-@lru_cache(maxsize=16)
-def _along_row_type(select):
-    """Return the named tuple of ``select``'s rows (by its column names)."""
-    return namedtuple("AlongRow", select.selected_columns.keys(), rename=True)
-
-
-def _detached(cls, row):
-    """Return a detached ``cls`` instance holding the row's columns, as if loaded and closed.
-
-    A read-only snapshot: its password hash is not loaded (reading it raises
-    DetachedInstanceError), and what changes the user loads it with ``lock_by_id``.
-    """
-    user = cls.__mapper__.class_manager.new_instance()
-    # Written as a load writes them: values without change history.
-    user.__dict__.update(zip(_SNAPSHOT_COLUMNS, row[: len(_SNAPSHOT_COLUMNS)], strict=True))
-    make_transient_to_detached(user)
-    return user
 
 
 def _hash_password(password):

@@ -209,7 +209,9 @@ def _current_user_for_update():
 
 def _token_rejected(reason):
     """Refuse the token (401) found revoked or superseded while the request waited."""
-    audit("token_rejected", reason=reason, public_id=g.current_user.public_id)
+    # The token's sub, not the user's row: a rollback left it to be read again, and
+    # it may be gone.
+    audit("token_rejected", reason=reason, public_id=g.token_claims["sub"])
     raise token_refused(reason)
 
 

@@ -1,6 +1,6 @@
 """token_required and admin_token_required: check the bearer token, nothing else."""
 
-from functools import partial, wraps
+from functools import wraps
 
 from flask import current_app, g, request
 
@@ -10,24 +10,13 @@ from flask_api_tutorial.models import User
 from flask_api_tutorial.util.jwt_util import TokenError, decode_access_token
 
 
-def token_required(f=None, *, read_along=None):
-    """Let the request through only with a valid, unrevoked token of an existing user.
-
-    ``read_along``, if given, returns the view's own read (a ReadAlong), or None
-    when the request is bad; it is made in the token check's statement (one round
-    trip for both), and the view gets it, rows filled in, as ``read`` (or None).
-    """
-    if f is None:
-        return partial(token_required, read_along=read_along)
+def token_required(f):
+    """Let the request through only with a valid, unrevoked token of an existing user."""
 
     @wraps(f)
     def decorated(*args, **kwargs):
-        if read_along is None:
-            _check_access_token()
-            return f(*args, **kwargs)
-        read = read_along()
-        _, rows = _check_access_token(read)
-        return f(*args, read=None if read is None else read._replace(rows=rows), **kwargs)
+        _check_access_token()
+        return f(*args, **kwargs)
 
     return decorated
 
@@ -37,31 +26,27 @@ def admin_token_required(f):
 
     @wraps(f)
     def decorated(*args, **kwargs):
-        user, _ = _check_access_token()
-        if not user.admin:
+        if not _check_access_token().admin:
             raise not_admin()
         return f(*args, **kwargs)
 
     return decorated
 
 
-def _check_access_token(along=None):
-    """Set ``g.current_user`` (a User) and ``g.token_claims`` from the bearer token, or 401.
-
-    Return the user and the rows of ``along`` (a ReadAlong; None without one).
-    """
+def _check_access_token():
+    """Set and return ``g.current_user`` (a User), and ``g.token_claims``; or 401."""
     token = _bearer_token()
     if token is None:
         raise unauthorized()
     try:
         claims = decode_access_token(token, current_app.config["ACCESS_TOKEN_KEYS"])
-        user, rows = User.check_access_token(claims, along)
+        user = User.find_by_access_token(claims)
     except TokenError as error:
         audit("token_rejected", reason=error.kind, public_id=error.public_id)
         raise token_refused(error.kind) from None
     g.current_user = user
     g.token_claims = claims
-    return user, rows
+    return user
 
 
 def _bearer_token():

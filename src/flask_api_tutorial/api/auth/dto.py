@@ -1,31 +1,14 @@
 """Request parsers and response models of the auth namespace: data shapes only.
 
-The parsers read a body sent as form data or as a JSON object (BodyParser): they
-declare their arguments in the form location, which is what Swagger UI sends, and a
-JSON object is presented to the same arguments as if it were a form, so both
-encodings get the same fields, validation and messages.
+Bodies are read as form data or as a JSON object alike (api/dto.py's BodyParser).
 """
 
-import json
-from http import HTTPStatus
-from types import SimpleNamespace
-
 from email_validator import EmailNotValidError, validate_email
-from flask import request
-from flask_restx import Model, abort
-from flask_restx.fields import Boolean, DateTime, Integer, Raw, String
-from flask_restx.reqparse import RequestParser
-from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException
+from flask_restx import Model
+from flask_restx.fields import Boolean, DateTime, Integer, String
 
+from flask_api_tutorial.api.dto import BodyParser
 from flask_api_tutorial.models.user import BCRYPT_MAX_BYTES
-
-FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-UNSUPPORTED_MEDIA_TYPE = (
-    "Send the body as application/json, application/x-www-form-urlencoded or multipart/form-data."
-)
-MALFORMED_JSON = "The request body is not valid JSON."
-NOT_AN_OBJECT = "The JSON body must be an object."
 
 PASSWORD_MIN_CHARS = 8
 PASSWORD_MAX_BYTES = BCRYPT_MAX_BYTES
@@ -73,45 +56,6 @@ def password(value):
     except UnicodeEncodeError:
         raise ValueError("password must be valid Unicode text") from None
     return value
-
-
-class BodyParser(RequestParser):
-    """A request parser for a body sent as form data or as a JSON object, parsed once.
-
-    The first ``parse_args()`` of a request parses and validates; later calls in the
-    same request (the rate-limit key, then the resource) return the same arguments,
-    or raise the same 400/413/415.
-    """
-
-    def parse_args(self, req=None, strict=False):
-        """Return the parsed arguments of the current request's body, or abort."""
-        # Kept in the WSGI environ, which lives exactly as long as the request (g may
-        # outlive it: a test's app context spans several requests).
-        results = request.environ.setdefault("flask_api_tutorial.parsed_bodies", {})
-        if self not in results:
-            try:
-                results[self] = self._parse(strict)
-            except HTTPException as error:
-                results[self] = error
-        result = results[self]
-        if isinstance(result, HTTPException):
-            raise result
-        return result
-
-    def _parse(self, strict):
-        if request.mimetype in FORM_MIMETYPES:
-            return super().parse_args(strict=strict)
-        if not request.is_json:
-            abort(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED_MEDIA_TYPE)
-        try:
-            body = json.loads(request.get_data(cache=True))
-        except (ValueError, RecursionError):
-            abort(HTTPStatus.BAD_REQUEST, MALFORMED_JSON)
-        if not isinstance(body, dict):
-            abort(HTTPStatus.BAD_REQUEST, NOT_AN_OBJECT)
-        # A list of pairs keeps a JSON list as one (invalid) value instead of many.
-        form = MultiDict(list(body.items()))
-        return super().parse_args(req=SimpleNamespace(form=form), strict=strict)
 
 
 email.__schema__ = {"type": "string", "format": "email"}
@@ -193,27 +137,6 @@ user_model = Model(
         "registered_on": DateTime(dt_format="iso8601"),
         "token_expires_in": String(
             description="time left on this token, HH:MM:SS", example="00:14:59"
-        ),
-    },
-)
-
-status_model = Model(
-    "Status",
-    {
-        "status": String(example="fail"),
-        "message": String(example="email or password does not match"),
-    },
-)
-
-error_model = Model("Error", {"message": String(example="Invalid token. Please log in again.")})
-
-validation_error_model = Model(
-    "ValidationError",
-    {
-        "message": String(example="Input payload validation failed"),
-        "errors": Raw(
-            description="field name → what is wrong with it",
-            example={"email": "foo is not a valid email"},
         ),
     },
 )

@@ -19,44 +19,27 @@ from flask_api_tutorial.api.auth.business import (
 from flask_api_tutorial.api.auth.decorators import token_required
 from flask_api_tutorial.api.auth.dto import (
     auth_reqparser,
-    error_model,
     login_reqparser,
     logout_reqparser,
     password_reqparser,
     refresh_reqparser,
-    status_model,
     token_model,
     user_model,
-    validation_error_model,
+)
+from flask_api_tutorial.api.dto import (
+    BODY_ERRORS,
+    RATE_LIMITED,
+    SERVER_ERRORS,
+    TOKEN_ERRORS,
+    error_model,
+    register_models,
+    status_model,
 )
 from flask_api_tutorial.api.errors import ACCOUNT_LOCKED, TOO_MANY_REQUESTS
-from flask_api_tutorial.util.jwt_util import HS256
+from flask_api_tutorial.util.key_util import HS256
 
 auth_ns = Namespace(name="auth", validate=True)
-for model in (token_model, user_model, status_model, error_model, validation_error_model):
-    auth_ns.add_model(model.name, model)
-
-_BODY_ERRORS = {
-    int(HTTPStatus.BAD_REQUEST): ("Validation error.", validation_error_model),
-    int(HTTPStatus.REQUEST_ENTITY_TOO_LARGE): ("Request body too large.", error_model),
-    int(HTTPStatus.UNSUPPORTED_MEDIA_TYPE): ("Unsupported body type.", error_model),
-}
-_RATE_LIMITED = {
-    int(HTTPStatus.TOO_MANY_REQUESTS): ("Rate limit hit; see Retry-After.", error_model),
-}
-_SERVER_ERRORS = {
-    int(HTTPStatus.INTERNAL_SERVER_ERROR): ("Internal server error.", error_model),
-    int(HTTPStatus.SERVICE_UNAVAILABLE): (
-        "Database (or, where limited, the rate-limit counts) unreachable.",
-        error_model,
-    ),
-}
-_TOKEN_ERRORS = {
-    int(HTTPStatus.UNAUTHORIZED): (
-        "Token is missing, expired, revoked or invalid.",
-        error_model,
-    ),
-}
+register_models(auth_ns, token_model, user_model)
 
 
 # Rate limits (api/ratelimits.py answers them).
@@ -117,9 +100,9 @@ class RegisterUser(Resource):
         responses={
             int(HTTPStatus.CREATED): ("New user was successfully created.", token_model),
             int(HTTPStatus.CONFLICT): ("Email address is already registered.", status_model),
-            **_BODY_ERRORS,
-            **_RATE_LIMITED,
-            **_SERVER_ERRORS,
+            **BODY_ERRORS,
+            **RATE_LIMITED,
+            **SERVER_ERRORS,
         }
     )
     @register_address_limit
@@ -140,9 +123,9 @@ class LoginUser(Resource):
         responses={
             int(HTTPStatus.OK): ("Login succeeded.", token_model),
             int(HTTPStatus.UNAUTHORIZED): ("email or password does not match.", status_model),
-            **_BODY_ERRORS,
-            **_RATE_LIMITED,
-            **_SERVER_ERRORS,
+            **BODY_ERRORS,
+            **RATE_LIMITED,
+            **SERVER_ERRORS,
         }
     )
     @login_address_limit
@@ -164,8 +147,7 @@ class GetUser(Resource):
         security="Bearer",
         responses={
             int(HTTPStatus.OK): ("Token is currently valid.", user_model),
-            **_TOKEN_ERRORS,
-            **_SERVER_ERRORS,
+            **TOKEN_ERRORS,
         },
     )
     @token_required
@@ -183,9 +165,8 @@ class LogoutUser(Resource):
         security="Bearer",
         responses={
             int(HTTPStatus.OK): ("Log out succeeded, token is no longer valid.", status_model),
-            **_TOKEN_ERRORS,
-            **_BODY_ERRORS,
-            **_SERVER_ERRORS,
+            **TOKEN_ERRORS,
+            **BODY_ERRORS,
         },
     )
     @token_required
@@ -212,8 +193,8 @@ class RefreshTokens(Resource):
                 "Refresh token invalid, expired, revoked or already used.",
                 error_model,
             ),
-            **_BODY_ERRORS,
-            **_SERVER_ERRORS,
+            **BODY_ERRORS,
+            **SERVER_ERRORS,
         }
     )
     def post(self):
@@ -237,8 +218,7 @@ class LogoutAll(Resource):
         security="Bearer",
         responses={
             int(HTTPStatus.OK): ("Every token of this user is revoked.", status_model),
-            **_TOKEN_ERRORS,
-            **_SERVER_ERRORS,
+            **TOKEN_ERRORS,
         },
     )
     @token_required
@@ -260,9 +240,9 @@ class ChangePassword(Resource):
                 "Token refused, or current password does not match.",
                 status_model,
             ),
-            **_BODY_ERRORS,
-            **_RATE_LIMITED,
-            **_SERVER_ERRORS,
+            **BODY_ERRORS,
+            **RATE_LIMITED,
+            **SERVER_ERRORS,
         },
     )
     @token_required

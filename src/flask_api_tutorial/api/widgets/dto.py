@@ -6,14 +6,12 @@ from urllib.parse import urlsplit
 
 from dateutil import parser as date_parser
 from flask_restx import Model
-from flask_restx.fields import Boolean, Integer, List, Nested, String
-from flask_restx.reqparse import RequestParser
+from flask_restx.fields import Boolean, DateTime, Nested, String, Url
 
-from flask_api_tutorial.api.auth.dto import BodyParser
+from flask_api_tutorial.api.dto import BodyParser, page_model
 from flask_api_tutorial.models.widget import NAME_MAX_LENGTH, URL_MAX_LENGTH
 
 NAME_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{NAME_MAX_LENGTH}}}")
-PER_PAGE_CHOICES = (5, 10, 25, 50, 100)
 DEADLINE_TIME = time(23, 59, 59, tzinfo=timezone.utc)
 
 
@@ -59,34 +57,9 @@ def future_date(value):
     return datetime.combine(parsed.date(), DEADLINE_TIME)
 
 
-def page_number(value):
-    """Return ``value`` as a positive whole number, else ValueError."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1 or str(value).strip() != str(number):
-        raise ValueError(f"page must be a positive whole number, not {value}")
-    return number
-
-
-def per_page(value):
-    """Return ``value`` as one of 5, 10, 25, 50 or 100, else ValueError."""
-    choices = ", ".join(str(choice) for choice in PER_PAGE_CHOICES)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = None
-    if number not in PER_PAGE_CHOICES or str(value).strip() != str(number):
-        raise ValueError(f"per_page must be one of {choices}, not {value}")
-    return number
-
-
 widget_name.__schema__ = {"type": "string", "pattern": NAME_PATTERN.pattern}
 info_url.__schema__ = {"type": "string", "format": "uri", "maxLength": URL_MAX_LENGTH}
 future_date.__schema__ = {"type": "string", "format": "date-like"}
-page_number.__schema__ = {"type": "integer", "minimum": 1, "default": 1}
-per_page.__schema__ = {"type": "integer", "enum": list(PER_PAGE_CHOICES), "default": 10}
 
 create_widget_reqparser = BodyParser(bundle_errors=True)
 create_widget_reqparser.add_argument(
@@ -102,73 +75,30 @@ create_widget_reqparser.add_argument(
 update_widget_reqparser = create_widget_reqparser.copy()
 update_widget_reqparser.remove_argument("name")
 
-pagination_reqparser = RequestParser(bundle_errors=True)
-pagination_reqparser.add_argument(
-    "page", type=page_number, location="args", required=False, default=1
-)
-pagination_reqparser.add_argument(
-    "per_page", type=per_page, location="args", required=False, default=10
-)
-
-
-def pagination(args):
-    """Return (page, per_page) from query ``args`` as pagination_reqparser reads them.
-
-    None where the parser would refuse them (it then says why). The list's hot path:
-    the same checks without the parser's machinery.
-    """
-    found = []
-    for name, check, default in (("page", page_number, 1), ("per_page", per_page, 10)):
-        try:
-            values = [check(value) for value in args.getlist(name)]
-        except ValueError:
-            return None
-        found.append(values[0] if values else default)
-    return tuple(found)
-
-
 widget_owner_model = Model(
     "WidgetOwner",
     {"email": String(example="admin@example.com"), "public_id": String()},
 )
 
+# Read from a Widget by attribute name (models/widget.py): marshal(widget, widget_model).
 widget_model = Model(
     "Widget",
     {
         "name": String(example="tetraWIDG"),
         "info_url": String(example="https://www.example.com/tetra"),
-        "created_at": String(example="06/01/26 12:00:00 PM UTC"),
-        "created_at_iso8601": String(example="2026-06-01T12:00:00+00:00"),
+        "created_at": String(attribute="created_at_str", example="06/01/26 12:00:00 PM UTC"),
+        "created_at_iso8601": DateTime(
+            attribute="created_at", dt_format="iso8601", example="2026-06-01T12:00:00+00:00"
+        ),
         "created_at_rfc822": String(example="Mon, 01 Jun 2026 12:00:00 GMT"),
-        "deadline": String(example="12/31/26 11:59:59 PM UTC"),
+        "deadline": String(attribute="deadline_str", example="12/31/26 11:59:59 PM UTC"),
         "deadline_passed": Boolean(),
-        "time_remaining": String(example="3 days 4 hours 5 minutes 6 seconds"),
+        "time_remaining": String(
+            attribute="time_remaining_str", example="3 days 4 hours 5 minutes 6 seconds"
+        ),
         "owner": Nested(widget_owner_model, allow_null=True),
-        "link": String(example="/api/v1/widgets/tetraWIDG"),
+        "link": Url("api.widget", example="/api/v1/widgets/tetraWIDG"),
     },
 )
 
-pagination_links_model = Model(
-    "PaginationLinks",
-    {
-        "self": String(example="/api/v1/widgets?page=2&per_page=5"),
-        "first": String(example="/api/v1/widgets?page=1&per_page=5"),
-        "prev": String(example="/api/v1/widgets?page=1&per_page=5"),
-        "next": String(example="/api/v1/widgets?page=3&per_page=5"),
-        "last": String(example="/api/v1/widgets?page=3&per_page=5"),
-    },
-)
-
-pagination_model = Model(
-    "WidgetPage",
-    {
-        "links": Nested(pagination_links_model),
-        "has_prev": Boolean(),
-        "has_next": Boolean(),
-        "page": Integer(),
-        "total_pages": Integer(),
-        "items_per_page": Integer(),
-        "total_items": Integer(),
-        "items": List(Nested(widget_model)),
-    },
-)
+widget_page_model = page_model("WidgetPage", widget_model)
