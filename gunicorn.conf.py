@@ -29,8 +29,9 @@ workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
 worker_class = "gthread"
 threads = _int("GUNICORN_THREADS", 4)
 
-# A request that takes longer than this is killed: the database statement
-# timeout (DB_STATEMENT_TIMEOUT_MS) should always fire first.
+# With gthread workers this bounds the worker's main loop, not a request: a worker
+# whose loop stops notifying the master this long is killed and replaced. A slow
+# request thread is never killed; the database's bounds (database.py) end its wait.
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5

@@ -7,6 +7,8 @@ when the proxy forwards again. Before the fixes such requests hung for as long
 as the silence lasted.
 """
 
+import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -182,12 +184,12 @@ def test_deadline_cuts_a_command_still_waiting_and_spares_idle_ones():
     from flask_api_tutorial.database import CommandDeadline
 
     deadline = CommandDeadline(seconds=0.3, ping_seconds=0.3, interval=0.05)
-    dsn = make_url(TEST_DATABASE_URL).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
+    with psycopg.connect(_dsn(), autocommit=True) as connection:
+        deadline.watch(connection)
         deadline.arm(connection)
         assert connection.execute("SELECT 1").fetchone() == (1,)
         # Idle past its deadline (the server sleeps, not the test): spared.
-        with psycopg.connect(dsn, autocommit=True) as other:
+        with psycopg.connect(_dsn(), autocommit=True) as other:
             other.execute("SELECT pg_sleep(0.5)")
         assert connection.execute("SELECT 2").fetchone() == (2,)
 
@@ -196,3 +198,64 @@ def test_deadline_cuts_a_command_still_waiting_and_spares_idle_ones():
         with pytest.raises(psycopg.OperationalError):
             connection.execute("SELECT pg_sleep(5)")
         assert time.monotonic() - started < 2
+        deadline.release(connection)
+
+
+def _dsn():
+    return make_url(TEST_DATABASE_URL).set(drivername="postgresql").render_as_string(False)
+
+
+@pytest.mark.postgres
+def test_deadline_never_cuts_a_socket_that_reused_the_connections_descriptor():
+    """Once libpq has closed its descriptor, its number may name another socket: spared.
+
+    The deadline cuts its own duplicate of the connection's socket, kept from the
+    moment the connection opened; the descriptor number libpq had is never used.
+    Here that number is made to name another socket while a command waits.
+    """
+    import psycopg
+
+    from flask_api_tutorial.database import CommandDeadline
+
+    deadline = CommandDeadline(seconds=0, ping_seconds=0)
+    mine, peer = socket.socketpair()
+    # Not a `with` block: its exit would send COMMIT on the connection left busy here.
+    connection = psycopg.connect(_dsn(), autocommit=True)
+    try:
+        deadline.watch(connection)
+        backend = connection.info.backend_pid
+        # The server looks for its client while it sleeps, so a cut ends its process.
+        connection.execute("SET client_connection_check_interval = 50")
+        connection.pgconn.send_query(b"SELECT pg_sleep(30)")  # in flight: ACTIVE
+        # What a reuse does to the number: it now names the other socket.
+        os.dup2(mine.fileno(), connection.pgconn.socket)
+        deadline.arm(connection)
+        deadline.cut_overdue()  # the watcher's pass, run here: no waiting on a thread
+        peer.sendall(b"still open")
+        assert mine.recv(16) == b"still open"
+        mine.sendall(b"both ways")
+        assert peer.recv(16) == b"both ways"
+        # The connection itself was cut: its server process ends.
+        assert _ends(backend)
+    finally:
+        deadline.release(connection)
+        connection.close()
+        mine.close()
+        peer.close()
+
+
+def _ends(backend, seconds=5):
+    """Return True once the server process ``backend`` is gone (within ``seconds``)."""
+    import psycopg
+
+    ended = threading.Event()
+    with psycopg.connect(_dsn(), autocommit=True) as watcher:
+        for _ in range(int(seconds / 0.05)):
+            alive = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [backend]
+            ).fetchone()
+            if alive == (0,):
+                ended.set()
+                break
+            ended.wait(0.05)
+    return ended.is_set()

@@ -1,5 +1,7 @@
 """PostgreSQL in production shape: gunicorn instances, real races, an outage."""
 
+import os
+import socket
 from collections import Counter
 from functools import partial
 
@@ -12,7 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
-from flask_api_tutorial.database import autocommit_engine, dispose_engines, read_rows
+from flask_api_tutorial.database import autocommit_engine, dispose_engines
 from flask_api_tutorial.models import User
 from tests.conftest import TEST_DATABASE_URL
 from tests.support.paths import (
@@ -197,9 +199,8 @@ def test_idle_connection_killed_by_the_server_is_replaced_unseen(app, user):
 def test_token_check_on_connections_ended_mid_burst_fails_once_then_the_pool_is_renewed(app, user):
     """Connections the server ended while pooled (no idle ping): one 503, then served.
 
-    The token check reads beside SQLAlchemy's execution layer (database.read_rows);
-    like it, the first lost connection renews the whole pool, so the others, lost
-    too, are never handed out.
+    SQLAlchemy renews the whole pool on the first lost connection, so the others,
+    lost too, are never handed out.
     """
     burst = create_app(
         "testing",
@@ -232,16 +233,20 @@ def test_token_check_on_connections_ended_mid_burst_fails_once_then_the_pool_is_
 
 
 def test_read_cancelled_by_the_statement_timeout_keeps_its_connection():
-    """A cancelled read is SQLAlchemy's OperationalError (503), and the connection serves on."""
+    """A cancelled read is an OperationalError (503), and the connection serves on.
+
+    Neither SQLAlchemy (it is no disconnect) nor the command deadline (it comes a
+    second later) ends the connection.
+    """
     slow_app = create_app(
         "testing", {"SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL, "DB_STATEMENT_TIMEOUT_MS": 200}
     )
-    backend = _db.select(_db.func.pg_backend_pid().label("pid"))
-    with slow_app.app_context():
-        before = read_rows(backend, {})[0].pid
+    with slow_app.app_context(), autocommit_engine().connect() as connection:
+        before = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         with pytest.raises(OperationalError) as raised:
-            read_rows(_db.select(_db.func.pg_sleep(5).label("slept")), {})
-        after = read_rows(backend, {})[0].pid
+            connection.exec_driver_sql("SELECT pg_sleep(5)")
+        after = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with slow_app.app_context():
         dispose_engines()
     assert "statement timeout" in str(raised.value.orig)
     assert not raised.value.connection_invalidated
@@ -267,8 +272,17 @@ def test_engine_options_for_postgres(app, db):
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert "pool_pre_ping" not in options  # replaced by the idle ping below
     assert options["connect_args"]["options"] == "-c statement_timeout=5000"
-    with db.engine.connect() as connection:
-        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"
+    for engine in (db.engine, autocommit_engine()):
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"
+            fd = connection.connection.dbapi_connection.pgconn.socket
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                # libpq's keepalives and tcp_user_timeout, as DB_* configures them.
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 10
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 5000
 
 
 def test_10_concurrent_refreshes_of_one_token(app, db, user, server):

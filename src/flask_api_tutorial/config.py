@@ -71,6 +71,15 @@ class Config:
     DB_POOL_TIMEOUT = 5
     DB_CONNECT_TIMEOUT = 3
     DB_STATEMENT_TIMEOUT_MS = 5000
+    # libpq: probe an idle connection after this many seconds, then every interval,
+    # and give up after count probes; a command whose packets stay unacknowledged
+    # fails after DB_TCP_USER_TIMEOUT_MS (a partition). See database.py.
+    DB_KEEPALIVES_IDLE = 30
+    DB_KEEPALIVES_INTERVAL = 10
+    DB_KEEPALIVES_COUNT = 3
+    DB_TCP_USER_TIMEOUT_MS = 5000
+    # The watcher that cuts a command unanswered past the statement timeout + 1 s.
+    DB_COMMAND_DEADLINE = True
     # A pooled connection idle this long is pinged before use (see database.py).
     DB_PING_AFTER_IDLE_SECONDS = 1
     # Rate limits (Flask-Limiter): declared beside the routes (api/auth/endpoints.py),
@@ -162,7 +171,12 @@ _STRING_SETTINGS = (
     "LOG_FORMAT",
 )
 _LIST_SETTINGS = ("SECRET_KEY_FALLBACKS", "JWT_PUBLIC_KEY_FILES")
-_BOOL_SETTINGS = ("RATELIMIT_ENABLED", "JWT_ACCEPT_SECRET_KEY", "METRICS_ENABLED")
+_BOOL_SETTINGS = (
+    "RATELIMIT_ENABLED",
+    "JWT_ACCEPT_SECRET_KEY",
+    "METRICS_ENABLED",
+    "DB_COMMAND_DEADLINE",
+)
 LOG_FORMATS = ("text", "json")
 _RATE_LIMIT_SETTINGS = (
     "RATELIMIT_LOGIN_ACCOUNT",
@@ -182,6 +196,10 @@ _INT_SETTINGS = {
     "DB_POOL_TIMEOUT": (1, None),
     "DB_CONNECT_TIMEOUT": (1, None),
     "DB_STATEMENT_TIMEOUT_MS": (0, None),
+    "DB_KEEPALIVES_IDLE": (1, None),
+    "DB_KEEPALIVES_INTERVAL": (1, None),
+    "DB_KEEPALIVES_COUNT": (1, None),
+    "DB_TCP_USER_TIMEOUT_MS": (0, None),
     "TRUSTED_PROXY_COUNT": (0, 10),
 }
 

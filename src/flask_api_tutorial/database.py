@@ -1,14 +1,20 @@
 """Database set-up: the engine's options, SQLite's pragmas, the pool's ping and deadline.
 
-``init_app`` binds db and migrate to the app. On PostgreSQL the pool is bounded,
-connects and statements have time limits, a connection that idled through a
-database restart is replaced before a request sees it (``ping_after_idle``), and
-every command has a deadline (``CommandDeadline``): the server's statement timeout
-cancels slow statements, but not a command whose packets are lost (a network
-partition, a server that stopped answering), where the client would wait for an
-answer that never comes and TCP may not notice for many minutes. A watcher thread
-closes the socket of a connection still busy past its deadline: the waiting request
-fails at once (503), and the pool replaces the connection.
+``init_app`` binds db and migrate to the app. On PostgreSQL the pool is bounded and
+every way a connection can fail has a bound; each mechanism covers its own fault:
+
+- ``connect_timeout``: a server that does not accept the connection;
+- the server's ``statement_timeout``: a slow statement on a server that answers;
+- libpq's ``tcp_user_timeout``: a network partition while a command is in flight
+  (its packets are never acknowledged), and with ``keepalives*`` one while the
+  connection sits idle in the pool;
+- ``ping_after_idle``: a connection that idled through a database restart is
+  replaced before a request sees it;
+- ``CommandDeadline``: a peer that acknowledges every packet and never answers (a
+  TCP-terminating proxy such as PgBouncer whose server is gone, a wedged server on
+  a live kernel), which TCP cannot see. A watcher thread cuts the socket of a
+  connection still waiting past its deadline: the request fails at once (503),
+  and the pool replaces the connection.
 """
 
 import logging
@@ -80,14 +86,12 @@ def dispose_engines():
 def engine_options(config):
     """Return SQLALCHEMY_ENGINE_OPTIONS for the configured database.
 
-    For PostgreSQL the pool is bounded, and connects and statements have time
-    limits; connections that idled through a database restart are replaced by
-    ``ping_after_idle`` instead of failing requests.
+    For PostgreSQL the pool is bounded, and connects, statements and unanswered
+    packets have time limits (libpq's parameters, see the module docstring).
     """
     uri = config["SQLALCHEMY_DATABASE_URI"]
     # Errors never show statement parameters: they may hold password hashes.
     if not uri.startswith("postgresql"):
-        # A local file: no connection to lose, so no ping to pay on every checkout.
         return {"hide_parameters": True}
     return {
         "hide_parameters": True,
@@ -99,6 +103,11 @@ def engine_options(config):
             "connect_timeout": config["DB_CONNECT_TIMEOUT"],
             "options": f"-c statement_timeout={config['DB_STATEMENT_TIMEOUT_MS']}",
             "application_name": "flask_api_tutorial",
+            "keepalives": 1,
+            "keepalives_idle": config["DB_KEEPALIVES_IDLE"],
+            "keepalives_interval": config["DB_KEEPALIVES_INTERVAL"],
+            "keepalives_count": config["DB_KEEPALIVES_COUNT"],
+            "tcp_user_timeout": config["DB_TCP_USER_TIMEOUT_MS"],
         },
     }
 
@@ -127,17 +136,17 @@ def configure_pool(engines, config):
 
     The deadline is the statement timeout plus one second (the server's own
     cancel, which says more, comes first), and DB_CONNECT_TIMEOUT for the ping;
-    DB_STATEMENT_TIMEOUT_MS=0 turns both timeouts off. Returns the deadline (or None).
+    DB_COMMAND_DEADLINE=false or DB_STATEMENT_TIMEOUT_MS=0 turns the watcher off.
+    Returns the deadline (or None).
     """
     deadline = None
     statement_timeout_ms = config["DB_STATEMENT_TIMEOUT_MS"]
+    if config["DB_COMMAND_DEADLINE"] and statement_timeout_ms:
+        deadline = CommandDeadline(
+            seconds=statement_timeout_ms / 1000 + 1, ping_seconds=config["DB_CONNECT_TIMEOUT"]
+        )
     for engine in engines:
-        if deadline is None and engine.dialect.driver == "psycopg" and statement_timeout_ms:
-            deadline = CommandDeadline(
-                seconds=statement_timeout_ms / 1000 + 1,
-                ping_seconds=config["DB_CONNECT_TIMEOUT"],
-            )
-        if deadline is not None:
+        if deadline is not None and engine.dialect.driver == "psycopg":
             deadline.install(engine)
         ping_after_idle(engine, config["DB_PING_AFTER_IDLE_SECONDS"], deadline)
     return deadline
@@ -177,73 +186,113 @@ def ping_after_idle(engine, idle_seconds, deadline=None):
             raise exc.DisconnectionError(str(error)) from error
 
 
-class CommandDeadline:
-    """Close the socket of a psycopg connection whose command outlives its deadline.
+class _Watched:
+    """A watched connection: a weak reference, our own socket to it, and its deadline."""
 
-    ``arm`` is called as each command starts (statement, commit, rollback, ping),
-    which costs a dictionary write; a connection checked in is forgotten. Every
-    ``interval`` seconds a daemon thread (one per process, started on first use,
-    so after gunicorn forks, and again if it ever stops) looks for connections
-    past their deadline that still wait for an answer.
+    __slots__ = ("connection", "socket", "due")
+
+    def __init__(self, connection, sock):
+        self.connection = connection
+        self.socket = sock
+        self.due = None
+
+
+class CommandDeadline:
+    """Cut the socket of a psycopg connection whose command outlives its deadline.
+
+    Each connection is watched from the moment it opens through a duplicate of its
+    socket's descriptor, which this class owns and closes when the pool closes the
+    connection (under the lock the watcher holds): the descriptor it cuts can never
+    name another socket, even after libpq has closed its own and the number has been
+    reused. ``arm`` is called as each command starts (statement, commit, rollback,
+    ping); a connection checked in has nothing in flight. Every ``interval``
+    seconds a daemon thread (one per process, started on first use, so after
+    gunicorn forks, and again if it ever stops) cuts the connections past their
+    deadline that still wait for an answer.
     """
 
     def __init__(self, seconds, ping_seconds, interval=0.1):
         self.seconds = seconds
         self.ping_seconds = ping_seconds
         self.interval = interval
-        # id(connection) -> (weak reference, deadline); the lock orders arm() and
-        # the watcher, so a deadline seen unchanged means no new command started.
-        self._deadlines = {}
+        # id(connection) -> _Watched; the lock orders arm(), release() and the
+        # watcher, so a deadline seen unchanged means no new command started.
+        self._watched = {}
         self._lock = threading.Lock()
         self._watcher = None
 
+    def watch(self, dbapi_connection):
+        """Start watching a newly opened connection (a duplicate of its socket is kept)."""
+        sock = socket.socket(fileno=os.dup(dbapi_connection.pgconn.socket))
+        with self._lock:
+            stale = self._watched.pop(id(dbapi_connection), None)
+            if stale is not None:  # an id reused before the watcher swept a collected one
+                stale.socket.close()
+            self._watched[id(dbapi_connection)] = _Watched(weakref.ref(dbapi_connection), sock)
+
+    def release(self, dbapi_connection):
+        """Stop watching a connection about to be closed, and close our socket to it."""
+        with self._lock:
+            watched = self._watched.pop(id(dbapi_connection), None)
+            if watched is not None:
+                watched.socket.close()
+
     def arm(self, dbapi_connection, seconds=None):
         """Give the command that ``dbapi_connection`` is about to send its deadline."""
-        deadline = time.monotonic() + (seconds or self.seconds)
+        due = time.monotonic() + (seconds or self.seconds)
         with self._lock:
-            self._deadlines[id(dbapi_connection)] = (weakref.ref(dbapi_connection), deadline)
+            watched = self._watched.get(id(dbapi_connection))
+            if watched is None or watched.connection() is not dbapi_connection:
+                return  # opened before install(): nothing of ours to cut it with
+            watched.due = due
             if self._watcher is None or not self._watcher.is_alive():
                 self._watcher = threading.Thread(
                     target=self._watch, name="db-deadline", daemon=True
                 )
                 self._watcher.start()
 
-    def forget(self, dbapi_connection):
-        """Stop watching ``dbapi_connection`` (back in the pool: nothing in flight)."""
+    def disarm(self, dbapi_connection):
+        """Drop the deadline of ``dbapi_connection`` (back in the pool: nothing in flight)."""
         with self._lock:
-            self._deadlines.pop(id(dbapi_connection), None)
+            watched = self._watched.get(id(dbapi_connection))
+            if watched is not None:
+                watched.due = None
 
     def _watch(self):
         while True:
             time.sleep(self.interval)
             try:
-                self._close_overdue()
+                self.cut_overdue()
             except Exception:  # keep watching: a partition must never hang requests
                 logger.exception("database deadline watcher failed")
 
-    def _close_overdue(self):
+    def cut_overdue(self):
+        """Cut every connection past its deadline that still waits for an answer."""
         from psycopg import pq
 
         now = time.monotonic()
         with self._lock:
-            overdue = [key for key, (_, due) in self._deadlines.items() if due <= now]
-            for key in overdue:
-                ref, _ = self._deadlines.pop(key)
-                conn = ref()
-                if conn is None:
+            for key, watched in list(self._watched.items()):
+                connection = watched.connection()
+                if connection is None:  # collected without the pool closing it
+                    watched.socket.close()
+                    del self._watched[key]
+                    continue
+                if watched.due is None or watched.due > now:
+                    continue
+                watched.due = None
+                # Had a new command started, arm() would have moved the deadline
+                # first (it takes the lock). Still busy means still waiting.
+                if connection.pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
                     continue
                 try:
-                    # Under the lock: had a new command started, arm() would have
-                    # replaced this deadline first. Still busy means still waiting.
-                    if conn.pgconn.transaction_status != pq.TransactionStatus.ACTIVE:
-                        continue
-                    _shut_down(conn.pgconn.socket)
-                except Exception:  # closed meanwhile: nothing left to cut
+                    watched.socket.shutdown(socket.SHUT_RDWR)
+                except OSError:  # already disconnected: nothing left to cut
                     continue
-                logger.error("database command unanswered past its deadline: closed")
+                logger.error("database command unanswered past its deadline: cut")
 
     def install(self, engine):
-        """Arm the deadline for every command that ``engine`` sends."""
+        """Watch every connection that ``engine`` opens, and arm each command it sends."""
         from psycopg import pq
 
         idle = pq.TransactionStatus.IDLE
@@ -253,6 +302,18 @@ class CommandDeadline:
             # (autocommit reads, a connection rolled back already) nothing can hang.
             if dbapi_connection.pgconn.transaction_status != idle:
                 self.arm(dbapi_connection)
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection, connection_record):
+            self.watch(dbapi_connection)
+
+        @event.listens_for(engine, "close")
+        def _close(dbapi_connection, connection_record):
+            self.release(dbapi_connection)
+
+        @event.listens_for(engine, "close_detached")
+        def _close_detached(dbapi_connection):
+            self.release(dbapi_connection)
 
         @event.listens_for(engine, "before_cursor_execute")
         def _statement(conn, cursor, statement, parameters, context, executemany):
@@ -271,17 +332,4 @@ class CommandDeadline:
         @event.listens_for(engine, "checkin")
         def _checkin(dbapi_connection, connection_record):
             if dbapi_connection is not None:
-                self.forget(dbapi_connection)
-
-
-def _shut_down(fd):
-    """Shut the socket ``fd`` down in both directions; the owner's wait returns at once.
-
-    A duplicate descriptor is shut down and closed: the original stays valid for
-    the thread that owns the connection, which then reads end-of-file.
-    """
-    sock = socket.socket(fileno=os.dup(fd))
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    finally:
-        sock.close()
+                self.disarm(dbapi_connection)

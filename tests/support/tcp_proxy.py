@@ -11,12 +11,13 @@ import threading
 
 
 class TcpProxy:
-    """Forward 127.0.0.1:<port> to ``target``; cut() or silence() it, then restore()."""
+    """Forward <listen_host>:<port> to ``target``; cut() or silence() it, then restore()."""
 
-    def __init__(self, target_host, target_port):
-        """Pick a free loopback port; nothing listens until start()."""
+    def __init__(self, target_host, target_port, listen_host="127.0.0.1"):
+        """Pick a free port on ``listen_host`` (loopback); nothing listens until start()."""
         self.target = (target_host, target_port)
-        self.port = free_port()
+        self.listen_host = listen_host
+        self.port = free_port(listen_host)
         self._listener = None
         self._sockets = set()
         self._lock = threading.Lock()
@@ -24,7 +25,7 @@ class TcpProxy:
 
     def start(self):
         """Listen and forward every accepted connection to the target."""
-        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener = socket.create_server((self.listen_host, self.port))
         threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
         return self
 
@@ -95,8 +96,8 @@ def _close(sock):
     sock.close()
 
 
-def free_port():
-    """Return a loopback port that is free right now."""
+def free_port(host="127.0.0.1"):
+    """Return a port of ``host`` (loopback) that is free right now."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
