@@ -1,4 +1,4 @@
-"""Fixtures: an app on a fresh database for each test, its client, and users.
+"""Fixtures: an app on a database the migrations built, its client, and users.
 
 pytest-flask (installed) pushes a test request context of the ``app`` fixture for
 every test that uses it, so that url_for works in tests and in tests/util.py.
@@ -12,13 +12,9 @@ import pytest
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
+from tests.support import databases
+from tests.support.databases import ON_POSTGRES, TEST_DATABASE_URL
 from tests.util import ADMIN_EMAIL, add_user
-
-# The PostgreSQL run of the suite sets TEST_DATABASE_URL; otherwise each test gets
-# its own SQLite file.
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-ON_POSTGRES = (TEST_DATABASE_URL or "").startswith("postgresql")
-
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -64,40 +60,67 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=redis_reason))
 
 
-def database_url(tmp_path):
-    """Return the database URL the tests of this run use."""
-    return TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'test.db'}"
+@pytest.fixture(scope="session", autouse=True)
+def migrated_template(tmp_path_factory):
+    """Return this process's migrated database: a PostgreSQL URL, or an SQLite file to copy.
+
+    Made first, whatever a test asks for: tests on PostgreSQL may use its URL
+    (TEST_DATABASE_URL) without the ``database`` fixture.
+    """
+    if ON_POSTGRES:
+        databases.create_database(TEST_DATABASE_URL)
+        databases.migrate(TEST_DATABASE_URL)
+        yield TEST_DATABASE_URL
+        databases.drop_database(TEST_DATABASE_URL)
+        return
+    path = tmp_path_factory.mktemp("schema") / "migrated.db"
+    databases.migrate(f"sqlite:///{path}")
+    yield path
 
 
 @pytest.fixture
-def app(tmp_path):
-    """Return the testing app with its tables created, and drop them afterwards."""
-    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url(tmp_path)})
+def database(migrated_template, tmp_path):
+    """Return the URL of a database built by the migrations, without rows; emptied after."""
+    if not ON_POSTGRES:
+        yield databases.migrated_sqlite_copy(migrated_template, tmp_path / "test.db")
+        return
+    yield migrated_template
+    databases.empty_postgres(migrated_template)
+
+
+@pytest.fixture
+def empty_database(tmp_path):
+    """Return the URL of a database without any table (for the migrations' tests)."""
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    url = databases.new_empty_postgres_database("empty")
+    yield url
+    databases.drop_database(url)
+
+
+@pytest.fixture
+def app(database):
+    """Return the testing app on ``database``."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database})
     with app.app_context():
-        _db.create_all()
         yield app
         _db.session.remove()
-        _db.drop_all()
         dispose_engines()
 
 
 @pytest.fixture
-def served_database(tmp_path):
-    """Return the URL of a database for a served instance: tables created, one user.
+def served_database(database):
+    """Return the URL of a database for a served instance: migrated, with one user.
 
-    The user is EMAIL with PASSWORD; the tables are dropped afterwards.
+    The user is EMAIL with PASSWORD.
     """
-    url = database_url(tmp_path)
-    setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database})
     with setup.app_context():
-        _db.create_all()
         add_user()
         _db.session.remove()
-    yield url
-    with setup.app_context():
-        _db.session.remove()
-        _db.drop_all()
         dispose_engines()
+    return database
 
 
 @pytest.fixture

@@ -8,8 +8,22 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
+import pytest
+
+from tests.support import databases
+from tests.support.databases import ON_POSTGRES
 from tests.support.servers import ROOT
+
+
+@pytest.fixture
+def bench_database():
+    """Return a PostgreSQL database of the benchmark's own (it drops its tables), or None."""
+    if not ON_POSTGRES:
+        yield None
+        return
+    url = databases.new_empty_postgres_database("bench")
+    yield url
+    databases.drop_database(url)
 
 
 def _bench(*arguments, database=None, timeout=300):
@@ -28,13 +42,13 @@ def _bench(*arguments, database=None, timeout=300):
     )
 
 
-def test_quick_benchmark_produces_every_figure(tmp_path):
+def test_quick_benchmark_produces_every_figure(tmp_path, bench_database):
     """The SQLite run: every target. The PostgreSQL run: PostgreSQL's targets only."""
     output = tmp_path / "bench.json"
     arguments = ["bench/run.py", "--quick", "--output", str(output)]
     if ON_POSTGRES:
         arguments += ["--databases", "postgresql"]
-    result = _bench(*arguments, database=TEST_DATABASE_URL if ON_POSTGRES else None)
+    result = _bench(*arguments, database=bench_database)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     figures = json.loads(output.read_text())
     assert set(figures["databases"]) == {"postgresql" if ON_POSTGRES else "sqlite"}
@@ -69,25 +83,3 @@ def test_unknown_database_is_refused():
     result = _bench("bench/run.py", "--quick", "--databases", "postgresql", timeout=60)
     assert result.returncode == 2
     assert "no URL for postgresql (set DATABASE_URL)" in result.stderr
-
-
-def test_statement_cost_prints_every_way_of_reading():
-    result = _bench(
-        "bench/statement_cost.py",
-        "--calls",
-        "20",
-        "--rounds",
-        "1",
-        database=TEST_DATABASE_URL if ON_POSTGRES else None,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert result.stdout.startswith("postgresql:" if ON_POSTGRES else "sqlite:")
-    for case in (
-        "DBAPI round trip, SELECT 1",
-        "token check, Connection.execute",
-        "token check, read_rows",
-        "token check + page, Connection.execute",
-        "token check + page, read_rows",
-    ):
-        assert case in result.stdout

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import database_url
 from tests.support.paths import DOC
 from tests.support.servers import ROOT, GunicornServer
 from tests.util import ADMIN_EMAIL, EMAIL, PASSWORD, TOKEN_BLACKLISTED
@@ -73,9 +72,9 @@ def browser():
 
 
 @pytest.fixture
-def server(app, tmp_path):
-    """Serve the API with gunicorn on a loopback port, on the app fixture's tables."""
-    instance = GunicornServer(database_url(tmp_path), workers=1, threads=4).start()
+def server(app, database):
+    """Serve the API with gunicorn on a loopback port, on the app fixture's database."""
+    instance = GunicornServer(database, workers=1, threads=4).start()
     yield instance
     instance.stop()
     # Shown by pytest only when the test failed: the server's side of the story.

@@ -7,8 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from flask_migrate import upgrade
 
-from flask_api_tutorial import create_app, db
+from flask_api_tutorial import create_app
 from flask_api_tutorial.config import ConfigError
 from tests.util import path_for
 
@@ -135,7 +136,7 @@ def test_token_lifetime_reaches_the_response(env):
     env.setenv("REFRESH_TOKEN_EXPIRE_DAYS", "2")
     app = create_app("development")
     with app.app_context():
-        db.create_all()
+        upgrade()
         response = app.test_client().post(
             path_for(app, "api.auth_register"), json={"email": "a@b.io", "password": "password"}
         )

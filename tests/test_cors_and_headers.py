@@ -13,17 +13,16 @@ UNKNOWN_PATH = "/nothing"
 
 
 @pytest.fixture
-def cors_app(tmp_path):
+def cors_app(database):
     """Return an app that allows one browser origin (and a second one) to call it."""
     app = create_app(
         "testing",
         {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'cors.db'}",
+            "SQLALCHEMY_DATABASE_URI": database,
             "CORS_ORIGINS": f"{ALLOWED}, https://admin.example.com",
         },
     )
     with app.app_context():
-        _db.create_all()
         yield app
         _db.session.remove()
         dispose_engines()

@@ -8,7 +8,7 @@ import pytest
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
-from tests.conftest import database_url
+from tests.support.databases import NO_DATABASE
 from tests.support.paths import AUTH_REGISTER, HEALTH
 from tests.support.servers import GunicornServer
 from tests.util import EMAIL
@@ -23,7 +23,7 @@ from tests.util import EMAIL
 )
 def test_refused_configuration_stops_gunicorn(tmp_path, secret_key, message):
     """Item 12: before, workers crash-looped while the port stayed open."""
-    finished = GunicornServer(database_url(tmp_path), SECRET_KEY=secret_key).run_refused()
+    finished = GunicornServer(NO_DATABASE, SECRET_KEY=secret_key).run_refused()
     assert finished.returncode != 0
     assert f"Configuration error: {message}" in finished.stderr
 

@@ -14,7 +14,7 @@ from flask_api_tutorial import create_app, limiter
 from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import BlacklistedToken, User
-from tests.conftest import TEST_REDIS_URL, database_url
+from tests.conftest import TEST_REDIS_URL
 from tests.util import (
     BAD_REQUEST,
     LOGIN_FAILED,
@@ -107,25 +107,23 @@ def test_add_user_normalises_the_email(app, db):
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def limited_client(request, tmp_path):
+def limited_client(request, database):
     """Return a client of a rate-limited app (memory or Redis counts) with NFC_EMAIL registered."""
     storage = "memory://" if request.param == "memory" else TEST_REDIS_URL
     app = create_app(
         "testing",
         {
-            "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": database,
             "RATELIMIT_ENABLED": True,
             "RATELIMIT_STORAGE_URI": storage,
             "RATELIMIT_KEY_PREFIX": f"hostile-{uuid.uuid4().hex}",
         },
     )
     with app.app_context():
-        _db.create_all()
         add_user(email=NFC_EMAIL)
         yield app.test_client()
         limiter.reset()
         _db.session.remove()
-        _db.drop_all()
         dispose_engines()
 
 
@@ -195,11 +193,10 @@ def test_extreme_claims_are_401_not_500(app, client, db, user, claims, endpoint)
 # Also: a raised bcrypt cost applies to old passwords at their next login.
 
 
-def test_login_rehashes_a_password_made_at_another_cost(tmp_path):
-    url = database_url(tmp_path)
+def test_login_rehashes_a_password_made_at_another_cost(database):
+    url = database
     old = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "BCRYPT_LOG_ROUNDS": 4})
     with old.app_context():
-        _db.create_all()
         add_user()
         dispose_engines()
     raised = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url, "BCRYPT_LOG_ROUNDS": 5})
@@ -211,7 +208,6 @@ def test_login_rehashes_a_password_made_at_another_cost(tmp_path):
         assert _db.session.scalar(_db.select(User.password_hash)).startswith("$2b$05$")
         assert login_user(client).status_code == 200
         _db.session.remove()
-        _db.drop_all()
         dispose_engines()
 
 

@@ -28,7 +28,6 @@ from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import User
 from flask_api_tutorial.util.datetime_util import utc_now
-from tests.conftest import database_url
 from tests.support.paths import API, AUTH_LOGIN, AUTH_LOGOUT, AUTH_REGISTER, AUTH_USER
 from tests.support.servers import GunicornServer
 from tests.support.tcp_proxy import free_port
@@ -55,27 +54,21 @@ SCRAPE_DEADLINE = 30
 
 
 @pytest.fixture
-def make_app(tmp_path):
+def make_app(database):
     """Return a factory of testing apps on one database, with METRICS_ENABLED by default."""
-    url = database_url(tmp_path)
     created = []
 
     def factory(**settings):
         app = create_app(
-            "testing", {"SQLALCHEMY_DATABASE_URI": url, "METRICS_ENABLED": True, **settings}
+            "testing", {"SQLALCHEMY_DATABASE_URI": database, "METRICS_ENABLED": True, **settings}
         )
-        if not created:
-            with app.app_context():
-                _db.create_all()
         created.append(app)
         return app
 
     yield factory
-    for index, app in enumerate(created):
+    for app in created:
         with app.app_context():
             _db.session.remove()
-            if index == 0:
-                _db.drop_all()
             dispose_engines()
 
 

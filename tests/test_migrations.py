@@ -1,53 +1,42 @@
 """The committed migrations build exactly the models' schema, and undo it."""
 
-import warnings
+from datetime import datetime, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, inspect
 from sqlalchemy.exc import IntegrityError
 
 from flask_api_tutorial import create_app, db
 from flask_api_tutorial.database import dispose_engines
-from tests.conftest import database_url
+from flask_api_tutorial.models import Widget
 
-TABLES = {
-    "alembic_version",
-    "site_user",
-    "token_blacklist",
-    "refresh_token",
-    "widget",
-    "widget_count",
-}
+DEADLINE = datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+# The models' tables, and Alembic's own.
+TABLES = set(db.metadata.tables) | {"alembic_version"}
 
 
 @pytest.fixture
-def empty_app(tmp_path):
-    """Return an app on an empty database, and empty it again afterwards."""
-    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url(tmp_path)})
+def empty_app(empty_database):
+    """Return an app on a database without tables."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database})
     with app.app_context():
         assert set(inspect(db.engine).get_table_names()) == set()
         yield app
         db.session.remove()
-        db.drop_all()
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
         dispose_engines()
 
 
-def _differences():
-    with db.engine.connect() as connection, warnings.catch_warnings():
-        # SQLite cannot reflect the index on lower(widget.name), so Alembic skips
-        # comparing it (with a warning); test_widget_name_index checks it instead.
-        warnings.filterwarnings("ignore", message=".*expression-based index")
+def _differences(metadata=None):
+    """Return what `flask db migrate` would write: the models against the database."""
+    with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return compare_metadata(context, db.metadata)
+        return compare_metadata(context, metadata or db.metadata)
 
 
-def test_widget_name_index_and_count_row(empty_app):
-    """Names are unique regardless of case; the count row exists from the start."""
+def test_widget_names_are_unique_regardless_of_case(empty_app):
     upgrade()
     with db.engine.begin() as connection:
         connection.exec_driver_sql(
@@ -55,15 +44,58 @@ def test_widget_name_index_and_count_row(empty_app):
             "admin, public_id) VALUES ('a@example.com', 'x', "
             "'2026-01-01 00:00:00', true, 'admin-public-id')"
         )
-        insert = (
-            "INSERT INTO widget (name, info_url, created_at, deadline, owner_id) "
-            "VALUES ('{}', 'https://example.com', '2026-01-01 00:00:00', "
-            "'2026-12-31 23:59:59', 1)"
+    db.session.add(
+        Widget(name="tetraWIDG", info_url="https://example.com", deadline=DEADLINE, owner_id=1)
+    )
+    db.session.commit()
+    assert db.session.scalar(db.select(Widget.name_lower)) == "tetrawidg"
+    db.session.add(
+        Widget(name="TETRAwidg", info_url="https://example.com", deadline=DEADLINE, owner_id=1)
+    )
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_the_comparison_sees_the_case_insensitive_uniqueness(empty_app):
+    """A model that lost it (or a migration that forgot it) is a difference, on both databases."""
+    upgrade()
+    loose = MetaData(naming_convention=db.metadata.naming_convention)
+    for table in db.metadata.sorted_tables:
+        copy = table.to_metadata(loose)
+        if table.name == "widget":
+            for constraint in list(copy.constraints):
+                if getattr(constraint, "name", None) == "uq_widget_name_lower":
+                    copy.constraints.discard(constraint)
+            copy.c.name_lower.unique = False
+    differences = _differences(loose)
+    assert [(kind, constraint.name) for kind, constraint in differences] == [
+        ("remove_constraint", "uq_widget_name_lower")
+    ]
+
+
+def test_upgrade_keeps_existing_widgets_and_their_uniqueness(empty_app):
+    """The revision that brought name_lower fills it from the names already stored."""
+    upgrade(revision="61f9b03a311e")
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO site_user (id, email, password_hash, registered_on, admin, public_id,"
+            " token_version) VALUES (1, 'a@example.com', 'x', '2026-01-01 00:00:00', true,"
+            " 'admin-public-id', 0)"
         )
-        connection.exec_driver_sql(insert.format("tetraWIDG"))
-        assert connection.exec_driver_sql("SELECT total FROM widget_count").all() == [(0,)]
-    with pytest.raises(IntegrityError), db.engine.begin() as connection:
-        connection.exec_driver_sql(insert.format("TETRAwidg"))
+        for name in ("tetraWIDG", "Other-1"):
+            connection.exec_driver_sql(
+                "INSERT INTO widget (name, info_url, created_at, deadline, owner_id) VALUES "
+                f"('{name}', 'https://example.com', '2026-01-01 00:00:00',"
+                " '2026-12-31 23:59:59', 1)"
+            )
+    upgrade()
+    assert db.session.execute(db.select(Widget.name, Widget.name_lower)).all() == [
+        ("tetraWIDG", "tetrawidg"),
+        ("Other-1", "other-1"),
+    ]
+    assert Widget.find_by_name("TETRAwidg").name == "tetraWIDG"
+    assert _differences() == []
 
 
 def test_upgrade_from_empty_matches_the_models(empty_app):
@@ -77,6 +109,7 @@ def test_downgrade_to_base_and_upgrade_again(empty_app):
     downgrade(revision="base")
     assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
     upgrade()
+    assert set(inspect(db.engine).get_table_names()) == TABLES
     assert _differences() == []
 
 
