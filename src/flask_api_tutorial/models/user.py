@@ -9,7 +9,7 @@ signing and checking beneath them.
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import bcrypt as _bcrypt
 from flask import current_app
@@ -126,15 +126,16 @@ class User(db.Model):
         """Return the user of a decoded access token, or raise TokenError if it is refused.
 
         One statement reads the user (by ``sub``) and whether the token's ``jti`` is
-        revoked. Every authenticated request runs it, so on a server database it
-        runs on the autocommit engine: one round trip, no transaction to begin and
-        end. Refused: the user is gone (UNKNOWN_USER), the token was logged out
-        (REVOKED), or issued before a logout-all or a password change (SUPERSEDED).
+        revoked. Every authenticated request runs it, so it is built once, and on a
+        server database it runs on the autocommit engine: one round trip, no
+        transaction to begin and end. Refused: the user is gone (UNKNOWN_USER), the
+        token was logged out (REVOKED), or issued before a logout-all or a password
+        change (SUPERSEDED).
         """
-        revoked = db.select(BlacklistedToken.id).filter_by(jti=claims["jti"]).exists()
-        statement = db.select(cls, revoked.label("revoked")).filter_by(public_id=claims["sub"])
         row = db.session.execute(
-            statement, bind_arguments={"bind": autocommit_engine()}
+            _token_check(),
+            {"sub": claims["sub"], "jti": claims["jti"]},
+            bind_arguments={"bind": autocommit_engine()},
         ).one_or_none()
         if row is None:
             raise jwt_util.TokenError(jwt_util.UNKNOWN_USER)
@@ -223,6 +224,15 @@ class Result:
     def failure(self):
         """Return True if the operation failed."""
         return not self.success
+
+
+@cache
+def _token_check():
+    """Build once: the token's user (by sub), and whether its jti is revoked."""
+    revoked = db.select(BlacklistedToken.id).where(BlacklistedToken.jti == db.bindparam("jti"))
+    return db.select(User, revoked.exists().label("revoked")).where(
+        User.public_id == db.bindparam("sub")
+    )
 
 
 def _hash_password(password):

@@ -5,8 +5,9 @@ from datetime import datetime, time, timezone
 from urllib.parse import urlsplit
 
 from dateutil import parser as date_parser
+from flask import url_for
 from flask_restx import Model
-from flask_restx.fields import Boolean, DateTime, Nested, String, Url
+from flask_restx.fields import Boolean, DateTime, Nested, String
 
 from flask_api_tutorial.api.dto import BodyParser, page_model
 from flask_api_tutorial.models.widget import NAME_MAX_LENGTH, URL_MAX_LENGTH
@@ -97,7 +98,10 @@ widget_model = Model(
             attribute="time_remaining_str", example="3 days 4 hours 5 minutes 6 seconds"
         ),
         "owner": Nested(widget_owner_model, allow_null=True),
-        "link": Url("api.widget", example="/api/v1/widgets/tetraWIDG"),
+        "link": String(
+            attribute=lambda widget: url_for("api.widget", name=widget.name),
+            example="/api/v1/widgets/tetraWIDG",
+        ),
     },
 )
 
