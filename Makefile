@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := run.py
 
-.PHONY: run test lint clean
+.PHONY: run test test-fast lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,14 +30,23 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The suite runs twice: on SQLite, then on a fresh PostgreSQL database (created and
-# dropped by tests/support/run_postgres.py; skipped with a message when no server answers,
-# a failure when REQUIRE_POSTGRES=1 as in CI).
+# Tests run in parallel (pytest-xdist, a process per core: JOBS=1 for one), each with
+# its own database, ports and folders. The SQLite run takes every test but the
+# PostgreSQL-only ones; the PostgreSQL run (a database made and dropped by
+# tests/support/run_postgres.py; skipped with a message when no server answers, a
+# failure when REQUIRE_POSTGRES=1 as in CI) takes what PostgreSQL changes: the tests
+# marked database or postgres.
+JOBS ?= auto
+
 test: lint
 	@echo "== SQLite run =="
-	$(BIN)/pytest -v -m "not postgres"
+	$(BIN)/pytest -n $(JOBS) -m "not postgres"
 	@echo "== PostgreSQL run =="
-	$(BIN)/python -m tests.support.run_postgres $(BIN)/pytest -v
+	$(BIN)/python -m tests.support.run_postgres $(BIN)/pytest -n $(JOBS) -m "database or postgres"
+
+# The edit-test loop: lint, then every in-process test on SQLite (no server started).
+test-fast: lint
+	$(BIN)/pytest -n $(JOBS) -m "not postgres and not served"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .tox src/*.egg-info artifacts

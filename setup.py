@@ -34,6 +34,7 @@ EXTRAS_REQUIRE = {
     "dev": [
         "pytest>=8",
         "pytest-flask>=1.3",
+        "pytest-xdist>=3.5",
         "time-machine>=2.14",
         "ruff>=0.6",
         "tox>=4",

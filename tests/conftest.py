@@ -16,7 +16,11 @@ from tests.support import databases
 from tests.support.databases import ON_POSTGRES, TEST_DATABASE_URL
 from tests.util import ADMIN_EMAIL, add_user
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Rate-limit counts of the tests: a Redis database of each test process's own (15, 14,
+# ... for xdist's gw0, gw1, ...), since resetting the limiter empties the database.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or (
+    f"redis://127.0.0.1:6379/{15 - databases.WORKER_INDEX % 16}"
+)
 
 
 def _redis_unavailable():

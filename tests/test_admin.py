@@ -7,6 +7,8 @@ from flask import url_for
 from flask_api_tutorial.api.auth.decorators import admin_token_required
 from tests.util import TOKEN_INVALID, assert_unauthorized, bearer, login_user
 
+pytestmark = [pytest.mark.database]
+
 # The route this module registers; its tests reach it as url_for("admin_only").
 ADMIN_ONLY_RULE = "/api/v1/test/admin-only"
 ADMIN_CHALLENGE = (

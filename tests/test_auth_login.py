@@ -15,6 +15,8 @@ from tests.util import (
     logout_user,
 )
 
+pytestmark = [pytest.mark.database]
+
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["form", "json"])
 def test_login(client, user, as_json):

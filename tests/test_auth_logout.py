@@ -17,6 +17,8 @@ from tests.util import (
     logout_user,
 )
 
+pytestmark = [pytest.mark.database]
+
 
 def test_logout(client, db, user):
     token = login_user(client).get_json()["access_token"]

@@ -13,6 +13,8 @@ from tests.util import (
     register_user,
 )
 
+pytestmark = [pytest.mark.database]
+
 PASSWORD_RULE = (
     "password must be at least 8 characters and at most 72 bytes in UTF-8, without NUL characters"
 )

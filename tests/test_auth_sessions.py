@@ -29,6 +29,8 @@ from tests.util import (
     register_user,
 )
 
+pytestmark = [pytest.mark.database]
+
 # A second user, whose sessions must never be touched by the first's (make_user).
 OTHER_EMAIL = "other_user@email.com"
 

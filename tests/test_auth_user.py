@@ -17,6 +17,8 @@ from tests.util import (
     login_user,
 )
 
+pytestmark = [pytest.mark.database]
+
 START = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
 
 

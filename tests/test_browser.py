@@ -53,9 +53,12 @@ def _missing():
 
 MISSING = _missing()
 REQUIRED = os.environ.get("REQUIRE_BROWSER") == "1"
+pytestmark = [pytest.mark.served]
 if MISSING and not REQUIRED:
-    pytestmark = pytest.mark.skip(
-        reason=f"needs {MISSING}; REQUIRE_BROWSER=1 turns this skip into a failure"
+    pytestmark.append(
+        pytest.mark.skip(
+            reason=f"needs {MISSING}; REQUIRE_BROWSER=1 turns this skip into a failure"
+        )
     )
 
 

@@ -3,10 +3,13 @@
 from datetime import timedelta
 
 import jwt
+import pytest
 
 from flask_api_tutorial.models import BlacklistedToken, User, Widget
 from flask_api_tutorial.util.datetime_util import utc_now
 from tests.util import TOKEN_BLACKLISTED, get_user, login_user, logout_user
+
+pytestmark = [pytest.mark.database]
 
 
 def _add_user(app, *args, input_text="password123\npassword123\n"):

@@ -1,9 +1,12 @@
 """Concurrent requests: the database's unique constraints decide, never a 5xx."""
 
+import pytest
 from flask import url_for
 
 from tests.support.races import assert_one_logout, assert_one_registration, release_together
 from tests.util import EMAIL, PASSWORD, bearer, login_user
+
+pytestmark = [pytest.mark.database]
 
 THREADS = 8
 

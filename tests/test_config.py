@@ -99,6 +99,7 @@ def test_unknown_configuration_stops_start_up(env, name):
         create_app(name)
 
 
+@pytest.mark.served
 def test_unknown_configuration_from_the_command_line(env):
     env.setenv("FLASK_CONFIG", "staging")
     env.setenv("FLASK_APP", "run.py")
@@ -282,6 +283,7 @@ def test_default_database_is_in_the_instance_folder(env):
     assert package_dir not in db_path.parents
 
 
+@pytest.mark.served
 def test_dotenv_file_is_loaded_by_run_py(tmp_path):
     """run.py loads a .env file next to it (the flask command does the same)."""
     (tmp_path / "run.py").write_text((ROOT / "run.py").read_text())

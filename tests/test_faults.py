@@ -115,6 +115,7 @@ def served_through_redis_proxy(served_database):
         proxy.cut()
 
 
+@pytest.mark.served
 @pytest.mark.redis
 def test_silent_redis_answers_login_503_in_bounded_time_and_heals(served_through_redis_proxy):
     instance, proxy = served_through_redis_proxy
@@ -141,6 +142,7 @@ def test_silent_redis_answers_login_503_in_bounded_time_and_heals(served_through
     assert instance.process.poll() is None
 
 
+@pytest.mark.served
 @pytest.mark.redis
 def test_flapping_redis_never_gives_a_500_or_a_hang(served_through_redis_proxy):
     """Redis drops traffic every other 0.2 s while failed logins are counted."""

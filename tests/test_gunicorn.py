@@ -13,6 +13,8 @@ from tests.support.paths import AUTH_REGISTER, HEALTH
 from tests.support.servers import GunicornServer
 from tests.util import EMAIL
 
+pytestmark = [pytest.mark.served]
+
 
 @pytest.mark.parametrize(
     ("secret_key", "message"),

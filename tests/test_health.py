@@ -1,10 +1,13 @@
 """GET /api/v1/health."""
 
+import pytest
 from flask import url_for
 
 from flask_api_tutorial import create_app
 from flask_api_tutorial.database import dispose_engines
 from tests.util import path_for
+
+pytestmark = [pytest.mark.database]
 
 
 def test_health_ok(client):

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import jwt
+import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -24,6 +25,8 @@ from flask_api_tutorial.util import key_util
 from tests.support.paths import AUTH_LOGIN, AUTH_REFRESH, AUTH_USER
 from tests.support.servers import TEST_SECRET_KEY, GunicornServer
 from tests.util import EMAIL, PASSWORD, REFRESH_INVALID, TOKEN_INVALID, challenge
+
+pytestmark = [pytest.mark.served]
 
 TIMEOUT = 30
 JWKS = "/.well-known/jwks.json"

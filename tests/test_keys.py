@@ -1041,6 +1041,7 @@ MISSING_KEY = {"JWT_ALGORITHM": "EdDSA", "JWT_PRIVATE_KEY_FILE": "{missing}"}
 MISSING_KEY_MESSAGE = "JWT_PRIVATE_KEY_FILE={missing} cannot be read: No such file or directory"
 
 
+@pytest.mark.served
 def test_a_missing_key_file_stops_flask(keys, tmp_path):
     environ = {
         **os.environ,
@@ -1062,6 +1063,7 @@ def test_a_missing_key_file_stops_flask(keys, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.served
 def test_a_missing_key_file_stops_gunicorn(keys, tmp_path):
     """Before any worker forks, as for every refused configuration."""
     server = GunicornServer(NO_DATABASE, SECRET_KEY=SECRET, **_filled(MISSING_KEY, keys))
@@ -1086,6 +1088,7 @@ def _flask(args, cwd, environ, umask=-1):
     )
 
 
+@pytest.mark.served
 def test_keys_generate_on_a_fresh_setup(tmp_path):
     """The settings already name the file, so the app refuses to load until it exists.
 

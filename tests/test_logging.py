@@ -427,6 +427,7 @@ def _drop_blacklist(database_url):
         dispose_engines()
 
 
+@pytest.mark.served
 def test_served_json_log_and_access_log_carry_the_response_ids(served_database, tmp_path):
     """Under gunicorn (production config): each stderr line that is JSON, and each access line."""
     access_log = tmp_path / "access.log"
@@ -520,6 +521,7 @@ def test_served_json_log_and_access_log_carry_the_response_ids(served_database, 
 # An unknown LOG_FORMAT stops start-up.
 
 
+@pytest.mark.served
 def test_unknown_log_format_is_refused_at_start_up(tmp_path):
     message = "LOG_FORMAT='xml' is not one of: text, json"
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):

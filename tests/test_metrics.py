@@ -563,6 +563,7 @@ class Prometheus:
             self.process.wait(timeout=TIMEOUT)
 
 
+@pytest.mark.served
 @pytest.mark.prometheus
 def test_prometheus_sees_every_worker_and_the_counts_survive_a_restart(served_database, tmp_path):
     directory = tmp_path / "metrics"
@@ -658,6 +659,7 @@ SERVED_REFUSALS = [
 ]
 
 
+@pytest.mark.served
 def test_served_metrics_is_an_unknown_route_unless_allowed(served_database):
     servers = [
         GunicornServer(
@@ -687,6 +689,7 @@ def test_served_metrics_is_an_unknown_route_unless_allowed(served_database):
             list(pool.map(GunicornServer.stop, servers))
 
 
+@pytest.mark.served
 def test_gunicorn_makes_its_own_metrics_directory_and_removes_it(served_database):
     server = GunicornServer(
         served_database, workers=1, threads=2, METRICS_ENABLED="true", PROMETHEUS_MULTIPROC_DIR=""

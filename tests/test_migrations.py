@@ -13,6 +13,8 @@ from flask_api_tutorial import create_app, db
 from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import Widget
 
+pytestmark = [pytest.mark.database]
+
 DEADLINE = datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
 # The models' tables, and Alembic's own.
 TABLES = set(db.metadata.tables) | {"alembic_version"}

@@ -32,6 +32,8 @@ from schemathesis.checks import (
 from flask_api_tutorial import create_app
 from tests.util import EMAIL, PASSWORD, path_for
 
+pytestmark = [pytest.mark.database]
+
 CONFIG = {
     "seed": 20240611,
     "generation": {

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.served]
 
 ROOT = Path(__file__).resolve().parents[1]
 TCP_USER_TIMEOUT_MS = 1500

@@ -17,7 +17,7 @@ from tests.support.races import assert_one_logout, assert_refresh_refused, relea
 from tests.support.servers import GunicornServer
 from tests.util import EMAIL, LOGIN_FAILED, PASSWORD, TOKEN_BLACKLISTED
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.served]
 
 TIMEOUT = 30
 

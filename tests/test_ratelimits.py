@@ -165,6 +165,7 @@ def _served_login(server):
     )
 
 
+@pytest.mark.served
 @pytest.mark.redis
 def test_two_gunicorn_instances_share_the_count_in_redis(served_database):
     """Four processes (2 instances x 2 workers) count one account's failures together."""

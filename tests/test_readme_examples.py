@@ -17,6 +17,8 @@ import pytest
 from tests.support.paths import API
 from tests.support.servers import ROOT, GunicornServer
 
+pytestmark = [pytest.mark.served]
+
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 ANY = "…"

@@ -18,6 +18,8 @@ from tests.util import (
     logout_user,
 )
 
+pytestmark = [pytest.mark.database]
+
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 

@@ -30,6 +30,8 @@ from tests.util import (
     logout_user,
 )
 
+pytestmark = [pytest.mark.database]
+
 UTC = timezone.utc
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 BASE = "/api/v1/widgets"

@@ -20,6 +20,7 @@ BASE_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 ON_POSTGRES = (BASE_DATABASE_URL or "").startswith("postgresql")
 # pytest-xdist names its workers gw0, gw1, ...; a run without it is one process.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+WORKER_INDEX = int(WORKER[2:]) if WORKER.startswith("gw") else 0
 
 
 def _named(url, suffix):

@@ -15,6 +15,11 @@ from tests.support.tcp_proxy import free_port
 ROOT = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "served-tests-secret-key-0123456789abcdef"
 START_TIMEOUT = 60
+BIND_ATTEMPTS = 3
+
+
+class PortTakenError(RuntimeError):
+    """gunicorn could not bind: another process took the port meanwhile."""
 
 
 class GunicornServer:
@@ -42,7 +47,21 @@ class GunicornServer:
         self.output = []
 
     def start(self):
-        """Start gunicorn and return once its socket listens (requests then queue)."""
+        """Start gunicorn and return once its socket listens (requests then queue).
+
+        Another test process may take the free port first: then on another one.
+        """
+        for _ in range(BIND_ATTEMPTS - 1):
+            try:
+                return self._start()
+            except PortTakenError:
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+                self.env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"
+                self.output = []
+        return self._start()
+
+    def _start(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
             cwd=ROOT,
@@ -63,6 +82,9 @@ class GunicornServer:
             except queue.Empty:
                 self.stop()
                 raise RuntimeError("gunicorn did not start:\n" + "".join(self.output)) from None
+            if line is not None and "Connection in use" in line:
+                self.stop()  # gunicorn would retry the same port for 5 s
+                raise PortTakenError(line)
             if line is None:
                 self.stop()
                 raise RuntimeError("gunicorn exited:\n" + "".join(self.output))

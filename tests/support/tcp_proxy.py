@@ -14,10 +14,10 @@ class TcpProxy:
     """Forward <listen_host>:<port> to ``target``; cut() or silence() it, then restore()."""
 
     def __init__(self, target_host, target_port, listen_host="127.0.0.1"):
-        """Pick a free port on ``listen_host`` (loopback); nothing listens until start()."""
+        """Forward from ``listen_host`` (loopback); nothing listens until start()."""
         self.target = (target_host, target_port)
         self.listen_host = listen_host
-        self.port = free_port(listen_host)
+        self.port = None  # chosen by the system on the first start()
         self._listener = None
         self._sockets = set()
         self._lock = threading.Lock()
@@ -25,7 +25,9 @@ class TcpProxy:
 
     def start(self):
         """Listen and forward every accepted connection to the target."""
-        self._listener = socket.create_server((self.listen_host, self.port))
+        # Port 0 the first time: no other test process can take it between choice and use.
+        self._listener = socket.create_server((self.listen_host, self.port or 0))
+        self.port = self._listener.getsockname()[1]
         threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
         return self
 
