@@ -61,7 +61,12 @@ CHECKS = [
 VALID_TOKEN = "valid-token-placeholder"
 # Hypothesis shares the function-scoped app (one database) between the examples of an
 # operation on purpose: registrations pile up and collide (409), as they would live.
-SHARED_APP = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+# No per-example deadline: the suite runs on every core at once, and a request that
+# waits for a core is no failure (each test still has its own bounds).
+SHARED_APP = settings(
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    deadline=None,
+)
 
 # Only the document is read here; the requests go to the `app` fixture's database.
 _DOCUMENT_APP = create_app("testing")
