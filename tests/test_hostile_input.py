@@ -10,13 +10,14 @@ import pytest
 from flask import url_for
 from werkzeug.test import create_environ, run_wsgi_app
 
-from flask_api_tutorial import create_app, limiter
+from flask_api_tutorial import bcrypt, create_app, limiter
 from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import BlacklistedToken, User
 from tests.conftest import TEST_REDIS_URL
 from tests.util import (
     BAD_REQUEST,
+    EMAIL,
     LOGIN_FAILED,
     PASSWORD,
     TOKEN_INVALID,
@@ -265,14 +266,39 @@ def test_token_ended_while_waiting_for_the_lock_changes_nothing(app, client, db,
     assert login_user(client, password="brand-new-password").status_code == 401
 
 
+def _store_meanwhile(db, user, password, rounds):
+    """Store a hash of ``password``, as another request would have between check and rehash."""
+    new_hash = bcrypt.generate_password_hash(password, rounds).decode()
+    db.session.execute(db.update(User).where(User.id == user.id).values(password_hash=new_hash))
+
+
 def test_login_whose_rehash_lost_to_a_password_change_is_refused(app, client, db, user):
     app.config["BCRYPT_LOG_ROUNDS"] = 5  # the user's hash was made at 4
+
+    def lose_to_a_change(self, password):
+        _store_meanwhile(db, self, "another-password", 5)
+        return False
+
     with pytest.MonkeyPatch.context() as patch:
-        # As if the password changed between the check and the rehash.
-        patch.setattr(User, "replace_password", lambda self, password: False)
+        patch.setattr(User, "replace_password", lose_to_a_change)
         response = login_user(client)
     assert response.status_code == 401
     assert response.get_json() == LOGIN_FAILED
+
+
+def test_login_whose_rehash_lost_to_another_rehash_goes_on(app, client, db, user):
+    """Another login stored the same password at the new cost first: this one is right too."""
+    app.config["BCRYPT_LOG_ROUNDS"] = 5
+
+    def lose_to_a_rehash(self, password):
+        _store_meanwhile(db, self, password, 5)
+        return False
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(User, "replace_password", lose_to_a_rehash)
+        response = login_user(client)
+    assert response.status_code == 200, response.get_json()
+    assert db.session.scalar(db.select(User.password_hash)).startswith("$2b$05$")
 
 
 class _BrokenChunks:

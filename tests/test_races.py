@@ -5,6 +5,7 @@ the promise must hold in every round. On the code before the fixes these failed
 in most rounds (see the note of each test).
 """
 
+import uuid
 from collections import Counter
 from functools import partial
 
@@ -128,3 +129,55 @@ def test_refresh_storms_in_one_family_never_deadlock(server, user):
         for response in responses:
             if response.status_code == 401:
                 assert_refresh_refused(response)
+
+
+def test_logins_racing_a_rehash_after_a_cost_change_all_succeed(served_database):
+    """Item 5 of the attacker's list: {200: 2, 401: 6} before, then 429 for the right password.
+
+    BCRYPT_LOG_ROUNDS went from 4 (the stored hash) to 5: eight logins with the right
+    password at once must all succeed, store exactly one rehash, and count no failed
+    login against the account's limit. Played for three rounds, the hash put back at
+    cost 4 before each.
+    """
+    from flask_api_tutorial import bcrypt, create_app
+    from flask_api_tutorial import db as _db
+    from flask_api_tutorial.database import dispose_engines
+    from flask_api_tutorial.models import User
+    from tests.conftest import TEST_REDIS_URL
+
+    setup = create_app("testing", {"SQLALCHEMY_DATABASE_URI": served_database})
+    server = GunicornServer(
+        served_database,
+        BCRYPT_LOG_ROUNDS="5",
+        RATELIMIT_ENABLED="true",
+        RATELIMIT_STORAGE_URI=TEST_REDIS_URL,
+        RATELIMIT_KEY_PREFIX=f"rehash-race-{uuid.uuid4().hex}",
+        # All attempts may be many here; failed ones keep the default limit (5 a minute).
+        RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS="100 per minute",
+    ).start()
+    try:
+        for _ in range(3):
+            with setup.app_context():
+                old = bcrypt.generate_password_hash(PASSWORD, 4).decode()
+                _db.session.execute(_db.update(User).values(password_hash=old))
+                _db.session.commit()
+            rehashes = sum("event=password_rehashed" in line for line in server.output)
+            responses = release_together([partial(_login_response, server)] * 8)
+            assert Counter(r.status_code for r in responses) == {200: 8}
+            after = sum("event=password_rehashed" in line for line in server.output)
+            assert after - rehashes == 1
+            with setup.app_context():
+                stored = _db.session.scalar(_db.select(User.password_hash))
+                _db.session.remove()
+            assert stored.startswith("$2b$05$")
+            assert bcrypt.check_password_hash(stored, PASSWORD)
+        # No false failure was counted: more right logins are still let in.
+        assert _login_response(server).status_code == 200
+    finally:
+        server.stop()
+        with setup.app_context():
+            dispose_engines()
+
+
+def _login_response(server, password=PASSWORD):
+    return _post(server, AUTH_LOGIN, {"email": EMAIL, "password": password})

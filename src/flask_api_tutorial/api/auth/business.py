@@ -58,18 +58,33 @@ def process_login_request(email, password):
         _login_failed("unknown_email", email)
     if not user.check_password(password):
         _login_failed("wrong_password", email, user.public_id)
-    # BCRYPT_LOG_ROUNDS changed: the old cost (and its timing) must not linger. If
-    # the password changed since it was checked, this login is refused like any other.
-    if user.password_needs_rehash() and not user.replace_password(password):
-        public_id = user.public_id  # read before the rollback expires the row
-        db.session.rollback()
-        _login_failed("password_changed", email, public_id)
+    if user.password_needs_rehash():
+        _rehash_password(user, email, password)
     refresh_token = user.encode_refresh_token()
     db.session.commit()
     audit("login", email=email, public_id=user.public_id)
     return _create_auth_successful_response(
         user, refresh_token, HTTPStatus.OK, "successfully logged in"
     )
+
+
+def _rehash_password(user, email, password):
+    """Store ``password`` (just checked) at the cost BCRYPT_LOG_ROUNDS now says, once.
+
+    The old cost, and its timing, must not linger. Concurrent logins race for it:
+    one stores the new hash, the others find the hash changed and check the
+    password against the stored one again. A rehash of the same password still
+    matches, so a right password is never refused; only a real change of the
+    password since it was checked refuses this login.
+    """
+    if user.replace_password(password):
+        audit("password_rehashed", public_id=user.public_id)
+        return
+    db.session.refresh(user)  # the hash another request stored meanwhile
+    if not user.check_password(password):
+        public_id = user.public_id  # read before the rollback expires the row
+        db.session.rollback()
+        _login_failed("password_changed", email, public_id)
 
 
 def process_refresh_request(token):
