@@ -9,8 +9,10 @@ import shutil
 import tempfile
 
 from dotenv import load_dotenv
+from gunicorn.glogging import Logger
 
 from flask_api_tutorial.config import ConfigError, check_environment
+from flask_api_tutorial.util.log_util import escape_controls
 
 # The settings below read the environment, so .env must be loaded first.
 load_dotenv()
@@ -36,6 +38,14 @@ timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
 
+# What a client sends is never taken for what a proxy says. X-Forwarded-Proto (and
+# the like) only from FORWARDED_ALLOW_IPS, the proxies in front (the shipped nginx
+# file overwrites what clients send); SCRIPT_NAME and PATH_INFO headers from no one
+# (gunicorn's default takes them from those proxies): a path prefix, if any, comes
+# from PUBLIC_BASE_URL.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1,::1"
+forwarder_headers = ""
+
 # Bounded request lines and headers; bodies are bounded by MAX_CONTENT_LENGTH.
 limit_request_line = 4094
 limit_request_fields = 50
@@ -55,6 +65,27 @@ access_log_format = (
 METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 # Made by this master: removed at exit.
 _created_directories = []
+# The master's metrics listener (METRICS_ADDRESS), when METRICS_ENABLED.
+_metrics = {"address": None, "server": None}
+
+
+class EscapingLogger(Logger):
+    """gunicorn's logger, with the control characters of each access-log field escaped.
+
+    The path (%(U)s), the user agent, the referer and any header come from the
+    client: a newline there would start a line of the client's writing.
+    """
+
+    def atoms(self, resp, req, environ, request_time):
+        """Return gunicorn's fields for the access log, every string escaped."""
+        fields = super().atoms(resp, req, environ, request_time)
+        return {
+            key: escape_controls(value) if isinstance(value, str) else value
+            for key, value in fields.items()
+        }
+
+
+logger_class = EscapingLogger
 proc_name = "flask_api_tutorial"
 # No gunicornc control socket: nothing uses it, and several instances on one
 # machine would fight over its path.
@@ -73,6 +104,7 @@ def on_starting(server):
         raise SystemExit(f"Configuration error: {error}") from None
     if config["METRICS_ENABLED"]:
         _prepare_metrics_directory(server)
+        _metrics["address"] = config["METRICS_ADDRESS"]
     if (
         config_name == "production"
         and config["RATELIMIT_ENABLED"]
@@ -108,6 +140,29 @@ def _prepare_metrics_directory(server):
     server.log.info("Metrics of every worker in %s", directory)
 
 
+def when_ready(server):
+    """Serve every worker's metrics on METRICS_ADDRESS, from this master (not the API's port)."""
+    if _metrics["address"]:
+        # Imported now: prometheus_client reads PROMETHEUS_MULTIPROC_DIR (set by
+        # on_starting) when first imported, and the workers inherit the module. The
+        # master defines no metric of its own: it only adds up the workers' files.
+        from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        host, _, port = _metrics["address"].rpartition(":")
+        _metrics["server"], _ = start_http_server(
+            int(port), addr=host.strip("[]"), registry=registry
+        )
+        server.log.info("Metrics of every worker at http://%s/metrics", _metrics["address"])
+
+
+def post_fork(server, worker):
+    """Close the metrics listener in a worker: only the master answers there."""
+    if _metrics["server"] is not None:
+        _metrics["server"].socket.close()
+
+
 def child_exit(server, worker):
     """Mark an exited worker's metrics dead (its counters are kept, its gauges dropped)."""
     if os.environ.get(METRICS_DIRECTORY):
@@ -117,6 +172,8 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    """Remove the temporary metrics directory this server made."""
+    """Stop the metrics listener, and remove the temporary metrics directory this server made."""
+    if _metrics["server"] is not None:
+        _metrics["server"].shutdown()
     for directory in _created_directories:
         shutil.rmtree(directory, ignore_errors=True)

@@ -60,6 +60,7 @@ class Server:
         self.env = {
             **os.environ,
             "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "WEB_CONCURRENCY": str(workers),
             "GUNICORN_THREADS": str(threads),
             "GUNICORN_ACCESS_LOG": "",
@@ -746,13 +747,18 @@ def metrics_on_vs_off(database_url, args, label):
     counts every request in prometheus_client's multiprocess files, as in production.
     """
     off = Server(8691, api_env(database_url), cpu=0).start()
-    on = Server(8692, api_env(database_url, METRICS_ENABLED="true"), cpu=0)
+    metrics_address = "127.0.0.1:8693"  # the master's listener (gunicorn.conf.py)
+    on = Server(
+        8692,
+        api_env(database_url, METRICS_ENABLED="true", METRICS_ADDRESS=metrics_address),
+        cpu=0,
+    )
     try:
         on.start()
         token = register_and_login(off.port)
         for port in (off.port, on.port):
             load(port, "/api/v1/auth/user", _warmup(args), token)  # warm-up
-        connection = http.client.HTTPConnection("127.0.0.1", on.port, timeout=60)
+        connection = http.client.HTTPConnection(*metrics_address.split(":"), timeout=60)
         connection.request("GET", "/metrics")
         scraped = connection.getresponse()
         assert scraped.status == 200 and b"http_requests_total" in scraped.read(), scraped.status

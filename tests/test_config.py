@@ -15,6 +15,7 @@ from tests.util import path_for
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_KEY = "k" * 32
+PUBLIC_BASE_URL = "https://api.example.com"
 ENV_VARS = [
     "FLASK_CONFIG",
     "SECRET_KEY",
@@ -24,7 +25,9 @@ ENV_VARS = [
     "JWT_PUBLIC_KEY_FILES",
     "JWT_ACCEPT_SECRET_KEY",
     "METRICS_ENABLED",
-    "METRICS_ALLOW",
+    "METRICS_ADDRESS",
+    "PUBLIC_BASE_URL",
+    "TRUSTED_HOSTS",
     "LOG_FORMAT",
     "DATABASE_URL",
     "TOKEN_EXPIRE_HOURS",
@@ -65,6 +68,7 @@ def env(monkeypatch, tmp_path):
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
     return monkeypatch
 
 
@@ -290,6 +294,7 @@ def test_dotenv_file_is_loaded_by_run_py(tmp_path):
     (tmp_path / ".env").write_text(
         "FLASK_CONFIG=production\nSECRET_KEY=" + "d" * 40 + "\nTOKEN_EXPIRE_MINUTES=7\n"
         f"DATABASE_URL=sqlite:///{tmp_path / 'dotenv.db'}\n"
+        f"PUBLIC_BASE_URL={PUBLIC_BASE_URL}\n"
     )
     code = (
         "import runpy; app = runpy.run_path('run.py')['app']; "
@@ -305,3 +310,46 @@ def test_dotenv_file_is_loaded_by_run_py(tmp_path):
         check=True,
     )
     assert result.stdout.split() == ["production", "7"]
+
+
+# PUBLIC_BASE_URL and TRUSTED_HOSTS: where clients reach the API, and what Host they name.
+
+
+def test_production_refuses_to_start_without_public_base_url(env):
+    env.setenv("SECRET_KEY", GOOD_KEY)
+    env.delenv("PUBLIC_BASE_URL")
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL must be set in production"):
+        create_app("production")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["api.example.com", "ftp://api.example.com", "https://", "https://x:99999", "https://x/?a=b"],
+)
+def test_a_public_base_url_that_is_no_base_is_refused(env, url):
+    env.setenv("PUBLIC_BASE_URL", url)
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL="):
+        create_app("development")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("production", ["api.example.com"]),
+        ("development", ["api.example.com", "127.0.0.1", "localhost"]),
+    ],
+)
+def test_trusted_hosts_default_to_the_public_base_url(env, name, expected):
+    env.setenv("SECRET_KEY", GOOD_KEY)
+    assert create_app(name).config["TRUSTED_HOSTS"] == expected
+    env.setenv("TRUSTED_HOSTS", "a.example.com, b.example.com")
+    assert create_app(name).config["TRUSTED_HOSTS"] == ["a.example.com", "b.example.com"]
+
+
+def test_metrics_address_must_be_an_ip_and_a_port(env):
+    for address in ("9100", "localhost:9100", "127.0.0.1:0", "127.0.0.1:x"):
+        env.setenv("METRICS_ADDRESS", address)
+        with pytest.raises(ConfigError, match="METRICS_ADDRESS="):
+            create_app("development")
+    env.setenv("METRICS_ADDRESS", "[::1]:9100")
+    assert create_app("development").config["METRICS_ADDRESS"] == "[::1]:9100"

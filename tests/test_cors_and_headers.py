@@ -118,3 +118,28 @@ def test_everything_under_auth_is_no_store(client, user):
     for response in responses:
         assert response.headers["Cache-Control"] == "no-store"
     assert "no-store" not in client.get(url_for("api.health")).headers.get("Cache-Control", "")
+
+
+# Every answer to a request that carried credentials is that user's: never cached.
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/widgets"),
+        ("GET", "/api/v1/widgets/no-such-widget"),
+        ("DELETE", "/api/v1/widgets/no-such-widget"),
+        ("GET", "/api/v1/health"),
+        ("GET", "/no-such-route"),
+        ("PATCH", "/api/v1/widgets"),
+    ],
+)
+@pytest.mark.parametrize("token", ["valid", "invalid"])
+def test_any_answer_to_a_bearer_request_says_no_store(client, user, method, path, token):
+    access = login_user(client).get_json()["access_token"] if token == "valid" else "x.y.z"
+    response = client.open(path, method=method, headers=bearer(access))
+    assert response.headers["Cache-Control"] == "no-store", (response.status_code, path)
+
+
+def test_an_answer_without_credentials_may_be_cached(client):
+    assert "Cache-Control" not in client.get("/api/v1/health").headers

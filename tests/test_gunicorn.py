@@ -8,10 +8,13 @@ import pytest
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
+from flask_api_tutorial.models import User
 from tests.support.databases import NO_DATABASE
-from tests.support.paths import AUTH_REGISTER, HEALTH
+from tests.support.paths import API, AUTH_LOGIN, AUTH_REGISTER, HEALTH
 from tests.support.servers import GunicornServer
-from tests.util import EMAIL
+from tests.util import EMAIL, PASSWORD
+
+WIDGETS = f"{API}/widgets"
 
 pytestmark = [pytest.mark.served]
 
@@ -106,3 +109,83 @@ def test_sqlite_syncs_every_commit(tmp_path):
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     with app.app_context():
         dispose_engines()
+
+
+# Links come from PUBLIC_BASE_URL, never from what a client sends, even from 127.0.0.1
+# (which gunicorn's FORWARDED_ALLOW_IPS trusts by default).
+
+CLIENT_HEADERS = {
+    "SCRIPT_NAME": "/evil",
+    "PATH_INFO": "/evil",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Prefix": "/evil",
+    "X-Forwarded-Port": "4443",
+    "Forwarded": "host=evil.example;proto=https",
+}
+
+
+def _send_raw(server, method, path, headers, body=b""):
+    """Send a request as written (underscores in header names included): (status, headers)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        if body:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body or None)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("name", [*CLIENT_HEADERS, "all"])
+def test_links_never_come_from_the_request(served_database, name):
+    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": served_database}).app_context():
+        _db.session.execute(_db.update(User).values(admin=True))
+        _db.session.commit()
+        dispose_engines()
+    server = GunicornServer(served_database, workers=1, threads=2).start()
+    host = f"127.0.0.1:{server.port}"
+    forged = CLIENT_HEADERS if name == "all" else {name: CLIENT_HEADERS[name]}
+    try:
+        login = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
+        _, _, body = _send_raw(
+            server, "POST", AUTH_LOGIN, {"Host": host, "Content-Type": "application/json"}, login
+        )
+        token = json.loads(body)["access_token"]
+        headers = {"Host": host, "Authorization": f"Bearer {token}", **forged}
+        widget = json.dumps(
+            {"name": "linked", "info_url": "https://example.com", "deadline": "2099-12-31"}
+        ).encode()
+        created = _send_raw(
+            server, "POST", WIDGETS, {**headers, "Content-Type": "application/json"}, widget
+        )
+        listed = _send_raw(server, "GET", f"{WIDGETS}?page=1&per_page=5", headers)
+    finally:
+        server.stop()
+    status, created_headers, _ = created
+    assert status == 201
+    assert created_headers["Location"] == f"{server.url}{WIDGETS}/linked"
+    status, list_headers, list_body = listed
+    assert status == 200
+    page = json.loads(list_body)
+    assert page["links"]["self"] == f"{WIDGETS}?page=1&per_page=5"
+    assert page["items"][0]["link"] == f"{WIDGETS}/linked"
+    assert list_headers["Link"].startswith(f"<{WIDGETS}?page=1&per_page=5>; rel=")
+    assert "evil" not in json.dumps([created_headers, list_headers, page])
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.2", ""])
+def test_a_host_not_served_is_400(served_database, host):
+    server = GunicornServer(served_database, workers=1, threads=2).start()
+    try:
+        status, headers, body = _send_raw(server, "GET", HEALTH, {"Host": host})
+        good, _, _ = _send_raw(server, "GET", HEALTH, {"Host": f"127.0.0.1:{server.port}"})
+    finally:
+        server.stop()
+    assert (status, good) == (400, 200)
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"message": "This server does not answer for that Host."}

@@ -42,6 +42,7 @@ from tests.support.servers import ROOT, GunicornServer
 from tests.util import EMAIL, PASSWORD, REFRESH_INVALID, TOKEN_INVALID, bearer, challenge
 
 SECRET = "current-secret-key-of-the-key-tests-0123456789"
+PUBLIC_BASE_URL = "https://api.example.com"
 OLD_SECRET = "previous-secret-key-of-the-key-tests-0123456789"
 STRANGER_SECRET = "a-secret-this-server-never-had-0123456789abcdef"
 JWKS = "/.well-known/jwks.json"
@@ -949,7 +950,12 @@ def test_create_app_refuses_bad_key_settings(keys, settings, fragments):
 @pytest.mark.parametrize(("settings", "fragments"), BAD_KEY_SETTINGS)
 def test_check_environment_refuses_bad_key_settings(keys, settings, fragments):
     """What gunicorn's master checks before it forks: the production environment."""
-    environ = {"FLASK_CONFIG": "production", "SECRET_KEY": SECRET, **_filled(settings, keys)}
+    environ = {
+        "FLASK_CONFIG": "production",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "SECRET_KEY": SECRET,
+        **_filled(settings, keys),
+    }
     with pytest.raises(ConfigError) as error:
         check_environment(environ)
     _assert_message(error, fragments, keys)
@@ -995,11 +1001,16 @@ def test_jwt_accept_secret_key_must_be_a_boolean():
 )
 def test_production_refuses_a_weak_fallback(tmp_path, fallbacks, message):
     """SECRET_KEY's rules apply to each fallback; the message never shows the value."""
-    settings = {"SQLALCHEMY_DATABASE_URI": NO_DATABASE, "SECRET_KEY": SECRET}
+    settings = {
+        "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
+        "SECRET_KEY": SECRET,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+    }
     with pytest.raises(ConfigError, match=message) as error:
         create_app("production", {**settings, "SECRET_KEY_FALLBACKS": fallbacks})
     environ = {
         "FLASK_CONFIG": "production",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "SECRET_KEY": SECRET,
         "SECRET_KEY_FALLBACKS": " , ".join(fallbacks),
     }
@@ -1017,6 +1028,7 @@ def test_production_accepts_strong_fallbacks(tmp_path):
         "production",
         {
             "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
             "SECRET_KEY": SECRET,
             "SECRET_KEY_FALLBACKS": [OLD_SECRET, STRANGER_SECRET],
         },
@@ -1026,6 +1038,7 @@ def test_production_accepts_strong_fallbacks(tmp_path):
     _, config = check_environment(
         {
             "FLASK_CONFIG": "production",
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
             "SECRET_KEY": SECRET,
             "SECRET_KEY_FALLBACKS": f" {OLD_SECRET}, {STRANGER_SECRET} ,",
         }
@@ -1046,6 +1059,7 @@ def test_a_missing_key_file_stops_flask(keys, tmp_path):
     environ = {
         **os.environ,
         "FLASK_CONFIG": "production",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "SECRET_KEY": SECRET,
         "DATABASE_URL": NO_DATABASE,
         **_filled(MISSING_KEY, keys),
@@ -1100,6 +1114,7 @@ def test_keys_generate_on_a_fresh_setup(tmp_path):
         **os.environ,
         "FLASK_APP": str(ROOT / "run.py"),
         "FLASK_CONFIG": "production",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "SECRET_KEY": SECRET,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
         "JWT_ALGORITHM": "EdDSA",
@@ -1187,7 +1202,11 @@ def test_keys_generate_into_a_missing_folder(tmp_path):
 
 def _list_keys(**environ):
     """Run `flask keys list` in-process with only ``environ``'s key settings."""
-    result = CliRunner().invoke(keys_cli, ["list"], env={"FLASK_CONFIG": "production", **environ})
+    result = CliRunner().invoke(
+        keys_cli,
+        ["list"],
+        env={"FLASK_CONFIG": "production", "PUBLIC_BASE_URL": PUBLIC_BASE_URL, **environ},
+    )
     rows = {tuple(line.split()[:4]) for line in result.stdout.splitlines()}
     return result, rows
 

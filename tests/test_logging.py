@@ -10,10 +10,12 @@ import io
 import json
 import logging
 import re
+import socket
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -29,7 +31,7 @@ from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import User
 from flask_api_tutorial.models.token_blacklist import BlacklistedToken
 from tests.support.databases import NO_DATABASE
-from tests.support.paths import AUTH_LOGIN, AUTH_LOGOUT, AUTH_REGISTER, AUTH_USER
+from tests.support.paths import API, AUTH_LOGIN, AUTH_LOGOUT, AUTH_REGISTER, AUTH_USER
 from tests.support.servers import GunicornServer
 from tests.util import (
     ADMIN_EMAIL,
@@ -530,3 +532,89 @@ def test_unknown_log_format_is_refused_at_start_up(tmp_path):
     assert finished.returncode != 0
     assert f"Configuration error: {message}" in finished.stderr
     assert "Booting worker" not in finished.stderr
+
+
+# No client writes a log line of its own: control characters in what a request
+# brings (its path, a header, an email) are escaped in every line, both formats.
+
+CONTROLS = "\r\n\x00\x1b\x07\x7f\x85\x9b"
+FORGED = "forged-line event=login email=admin@example.com"
+
+
+def _raw_request(port, text):
+    """Send ``text`` (a whole HTTP request, latin-1) and return the status of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(text.encode("latin-1"))
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def _control_characters(line):
+    return [char for char in line if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0]
+
+
+@pytest.mark.served
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_request_writes_a_log_line_of_its_own(served_database, tmp_path, log_format):
+    access_log = tmp_path / "access.log"
+    server = GunicornServer(
+        served_database,
+        workers=1,
+        threads=2,
+        LOG_FORMAT=log_format,
+        GUNICORN_ACCESS_LOG=str(access_log),
+    ).start()
+    forged_path = quote(f"x{CONTROLS}{FORGED}", safe="")
+    host = f"Host: 127.0.0.1:{server.port}\r\n"
+    try:
+        login = requests.post(
+            f"{server.url}{AUTH_LOGIN}", json={"email": EMAIL, "password": PASSWORD}, timeout=30
+        )
+        token = login.json()["access_token"]
+        sent = [
+            # In the path (percent-encoded, decoded by gunicorn), with a valid token.
+            f"GET {API}/widgets/{forged_path} HTTP/1.1\r\n{host}"
+            f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n",
+            # In headers: gunicorn refuses C0 and DEL there (400), not C1 (obs-text).
+            f"GET {AUTH_USER} HTTP/1.1\r\n{host}Authorization: Bearer {token}\r\n"
+            f"User-Agent: ua\x85\x9b[2J{FORGED}\r\nReferer: http://x/\x9b0m{FORGED}\r\n"
+            "Connection: close\r\n\r\n",
+            f"GET {AUTH_USER} HTTP/1.1\r\n{host}User-Agent: ua\x1b[2J\x07\r\n\r\n",
+        ]
+        statuses = [_raw_request(server.port, text) for text in sent]
+        # In an email (JSON lets it carry CR and LF).
+        email = requests.post(
+            f"{server.url}{AUTH_LOGIN}",
+            json={"email": f"a{CONTROLS}{FORGED}@example.com", "password": PASSWORD},
+            timeout=30,
+        )
+        # And in the path of a request that fails (Flask's "Exception on <path>").
+        _drop_blacklist(served_database)
+        failed = _raw_request(server.port, sent[0])
+    finally:
+        server.stop()
+    assert statuses == [404, 200, 400]
+    assert email.status_code == 400
+    assert failed in (500, 503)
+
+    access_lines = access_log.read_text().splitlines()
+    # One line per request gunicorn parsed: the login, three raw requests, the email.
+    assert len(access_lines) == 5
+    output = "".join(server.output).splitlines()
+    written = [*access_lines, *output]
+    assert not [line for line in written if _control_characters(line)]
+    assert not [line for line in written if line.startswith(FORGED)]
+    assert "x\\x0d\\x0a\\x00\\x1b\\x07\\x7f" in access_lines[1]
+    assert f'"ua\\x85\\x9b[2J{FORGED}"' in access_lines[2]
+    if log_format == "text":
+        (exception_line,) = [line for line in output if "Exception on " in line]
+        assert "x\\x0d\\x0a\\x00\\x1b\\x07\\x7f" in exception_line
+    else:
+        errors = [entry for entry in _json_lines(line for line in output if line[:1] == "{")]
+        (exception,) = [entry for entry in errors if "Exception on " in entry.get("message", "")]
+        assert f"x{CONTROLS[:3]}" in exception["message"]  # JSON escapes it in the line

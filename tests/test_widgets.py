@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import url_for
 
+from flask_api_tutorial import create_app
+from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import Widget
 from tests.support.races import assert_one_wins, release_together
 from tests.util import (
@@ -23,6 +25,7 @@ from tests.util import (
     TOKEN_BLACKLISTED,
     TOKEN_EXPIRED,
     TOKEN_INVALID,
+    add_user,
     assert_unauthorized,
     bearer,
     login_user,
@@ -234,6 +237,20 @@ def test_get_unknown_widget(client, admin, time_machine):
     assert_not_found(_get(client, token, "no-such-widget"), "no-such-widget")
 
 
+# Names from the path that no widget can have: not found, before any query (PostgreSQL
+# refuses a NUL in a query's text, which used to answer 500).
+UNNAMEABLE = ["\x00", "a\x00b", "widget\x00", "\x1b[31m", "caf\u00e9", "a" * 101, "a.b"]
+
+
+@pytest.mark.parametrize("name", UNNAMEABLE)
+def test_get_and_delete_a_name_no_widget_can_have(client, db, admin, time_machine, name):
+    token = _login(client, time_machine)
+    assert_created(_create(client, token), "Widget-1")
+    assert_not_found(_get(client, token, name), name)
+    assert_not_found(_delete(client, token, name), name)
+    assert _count(db) == 1
+
+
 def test_name_kept_as_written_and_found_in_any_case(client, db, admin, time_machine):
     token = _login(client, time_machine)
     assert_created(_create(client, token, name="MixedCase_Widget-9"), "MixedCase_Widget-9")
@@ -319,8 +336,11 @@ def test_valid_names(client, db, admin, time_machine, name):
         "https://example.com/a?b=c#d",
         "http://localhost:5000/x",
         "https://example.com/" + "a" * 235,
+        "https://example.com:1/x",
+        "https://example.com:65535/x",
+        "https://[2001:db8::1]:8443/x",
     ],
-    ids=["http", "https with query", "port", "255 chars"],
+    ids=["http", "https with query", "port", "255 chars", "port 1", "port 65535", "IPv6"],
 )
 def test_valid_info_urls(client, admin, time_machine, url):
     token = _login(client, time_machine)
@@ -473,6 +493,18 @@ INVALID_FIELDS = [
     ("info_url", "javascript:alert(1)"),
     ("info_url", ""),
     ("info_url", "https://example.com/" + "a" * 236),
+    ("info_url", "https://ok.example:99999/"),
+    ("info_url", "https://ok.example:65536/"),
+    ("info_url", "https://ok.example:0/"),
+    ("info_url", "https://ok.example:-1/"),
+    ("info_url", "https://ok.example:x/"),
+    ("info_url", "https://[::1/"),
+    ("info_url", "https://ok.example/\x00"),
+    ("info_url", "https://ok.example/\x1b[31m"),
+    ("info_url", "https://ok.example/\x7f"),
+    ("info_url", "https://ok.example/\x85"),
+    ("name", "a\x00b"),
+    ("deadline", "2026-12-31\x00"),
     ("deadline", "2026-05-31"),
     ("deadline", "05/31/2026"),
     ("deadline", "not a date"),
@@ -497,6 +529,18 @@ INVALID_IDS = [
     "url javascript",
     "url empty",
     "url 256 chars",
+    "url port 99999",
+    "url port 65536",
+    "url port 0",
+    "url port -1",
+    "url port not a number",
+    "url broken IPv6",
+    "url NUL",
+    "url ESC",
+    "url DEL",
+    "url C1",
+    "name NUL",
+    "deadline NUL",
     "deadline yesterday iso",
     "deadline yesterday month-first",
     "deadline not a date",
@@ -634,7 +678,7 @@ def test_put_missing_field(client, db, admin, time_machine, field):
     assert_widget(_get(client, token, "Widget-1").get_json(), _widget("Widget-1", admin))
 
 
-@pytest.mark.parametrize("name", ["café", "a b", "a" * 101, "a.b", "١٢٣"])
+@pytest.mark.parametrize("name", ["café", "a b", "a" * 101, "a.b", "١٢٣", "a\x00b", "\x00"])
 def test_put_bad_name_in_path(client, db, admin, time_machine, name):
     token = _login(client, time_machine)
     assert_invalid(_put(client, token, name), "name")
@@ -1146,3 +1190,24 @@ def test_create_by_an_admin_deleted_meanwhile_is_401_not_409(
     response = _create(client, token, name="ownerless")
     assert_unauthorized(response, TOKEN_INVALID)
     assert db.session.scalar(db.select(db.func.count(Widget.id))) == 0
+
+
+def test_links_carry_the_public_base_urls_prefix(database, time_machine):
+    """Behind a proxy that serves the API under a path, PUBLIC_BASE_URL says so."""
+    base = "https://api.example.com/tutorial"
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database, "PUBLIC_BASE_URL": base})
+    with app.app_context():
+        add_user(email=ADMIN_EMAIL, admin=True)
+        client = app.test_client()
+        time_machine.move_to(NOW, tick=False)
+        login = client.post(
+            "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": PASSWORD}
+        )
+        headers = bearer(login.get_json()["access_token"])
+        created = client.post(BASE, json=_fields(name="prefixed"), headers=headers)
+        listed = client.get(f"{BASE}?page=1&per_page=5", headers=headers)
+        dispose_engines()
+    assert created.headers["Location"] == f"{base}{BASE}/prefixed"
+    assert listed.get_json()["links"]["self"] == f"/tutorial{BASE}?page=1&per_page=5"
+    assert listed.get_json()["items"][0]["link"] == f"/tutorial{BASE}/prefixed"
+    assert listed.headers["Link"].startswith(f"</tutorial{BASE}?page=1&per_page=5>;")

@@ -10,8 +10,14 @@ audit and error lines as one JSON object each: ``time``, ``level``, ``event``,
 ``request_id`` and the event's fields. Lines carry the client address and the
 user's public_id where known, never a password, a token or a password hash:
 callers pass only the fields below. Each event is also counted (metrics.py).
+
+No client can write a line of its own: what a request brings (a path, a header, an
+email) never reaches a log with a raw control character. JSON and the quoted audit
+values escape them; text error lines and gunicorn's access log (gunicorn.conf.py)
+go through ``escape_controls``.
 """
 
+import copy
 import json
 import logging
 import re
@@ -22,6 +28,7 @@ from flask import current_app, has_request_context, request
 from flask.logging import default_handler
 
 from flask_api_tutorial import metrics
+from flask_api_tutorial.util.log_util import escape_controls
 
 # Not under the app's logger ("flask_api_tutorial"), whose handler would print
 # every line a second time.
@@ -78,9 +85,9 @@ def init_app(app):
     json_lines = app.config["LOG_FORMAT"] == "json"
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
-    _configure(logger, JsonFormatter() if json_lines else logging.Formatter(TEXT_AUDIT_FORMAT))
+    _configure(logger, JsonFormatter() if json_lines else TextFormatter(TEXT_AUDIT_FORMAT))
     app.logger.removeHandler(default_handler)
-    _configure(app.logger, JsonFormatter() if json_lines else logging.Formatter(TEXT_ERROR_FORMAT))
+    _configure(app.logger, JsonFormatter() if json_lines else TextFormatter(TEXT_ERROR_FORMAT))
 
 
 def _send_request_id(response):
@@ -118,6 +125,25 @@ class _RequestHandler(logging.StreamHandler):
 def _add_request_id(record):
     record.request_id = request_id() if has_request_context() else None
     return True
+
+
+class TextFormatter(logging.Formatter):
+    """Text lines whose message is one line: control characters escaped.
+
+    Flask's "Exception on <path>" line quotes a path a client chose. A traceback
+    keeps its lines; within them, control characters are escaped too.
+    """
+
+    def format(self, record):
+        """Return the record as text, its message escaped."""
+        safe = copy.copy(record)
+        safe.msg, safe.args = escape_controls(record.getMessage()), None
+        return super().format(safe)
+
+    def formatException(self, ei):  # noqa: N802 (logging's name)
+        """Return the traceback, each of its lines escaped."""
+        text = super().formatException(ei)
+        return "\n".join(escape_controls(line) for line in text.split("\n"))
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,6 +9,7 @@ does not change what was derived from it.
 import ipaddress
 import os
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from redis.backoff import NoBackoff
@@ -109,12 +110,19 @@ class Config:
     RATELIMIT_REGISTER_ADDRESS = "10 per minute;100 per hour"
     # How many proxies in front of the app set X-Forwarded-For; 0 trusts none.
     TRUSTED_PROXY_COUNT = 0
+    # Where clients reach the API (scheme, host, and a path prefix if any): absolute
+    # URLs and link paths are built from it, never from a request's Host,
+    # X-Forwarded-* or SCRIPT_NAME. Production refuses to start without it.
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    # Flask's: a request for another Host is answered 400. Empty: the host of
+    # PUBLIC_BASE_URL, and outside production 127.0.0.1 and localhost too.
+    TRUSTED_HOSTS = []
     # Origins allowed to call the API from a browser; empty means no CORS at all.
     CORS_ORIGINS = ""
-    # Operators: /metrics (Prometheus) for direct peers in METRICS_ALLOW, when enabled;
-    # LOG_FORMAT text (key=value audit lines) or json (one object per line).
+    # Operators: Prometheus metrics on a listener of gunicorn's master, when enabled
+    # (never on the API's port); LOG_FORMAT text (key=value audit lines) or json.
     METRICS_ENABLED = False
-    METRICS_ALLOW = "127.0.0.0/8,::1/128"
+    METRICS_ADDRESS = "127.0.0.1:9100"
     LOG_FORMAT = "text"
     WWW_AUTH_REALM = "registered_users@mydomain.com"
     WWW_AUTH_ADMIN_REALM = "admin_users@mydomain.com"
@@ -138,12 +146,15 @@ class TestingConfig(Config):
     # Tests of the limits turn them on; the rest would trip over them.
     RATELIMIT_ENABLED = False
     SQLALCHEMY_DATABASE_URI = "sqlite://"
+    # Flask's test client asks for http://localhost.
+    PUBLIC_BASE_URL = "http://localhost"
 
 
 class ProductionConfig(Config):
     """Production: real bcrypt cost, one-hour tokens, a secret key from the environment."""
 
     SECRET_KEY = None
+    PUBLIC_BASE_URL = None
     TOKEN_EXPIRE_HOURS = 1
     TOKEN_EXPIRE_MINUTES = 0
     BCRYPT_LOG_ROUNDS = 12
@@ -167,10 +178,11 @@ _STRING_SETTINGS = (
     "RATELIMIT_LOGIN_ADDRESS",
     "RATELIMIT_REGISTER_ADDRESS",
     "CORS_ORIGINS",
-    "METRICS_ALLOW",
+    "METRICS_ADDRESS",
+    "PUBLIC_BASE_URL",
     "LOG_FORMAT",
 )
-_LIST_SETTINGS = ("SECRET_KEY_FALLBACKS", "JWT_PUBLIC_KEY_FILES")
+_LIST_SETTINGS = ("SECRET_KEY_FALLBACKS", "JWT_PUBLIC_KEY_FILES", "TRUSTED_HOSTS")
 _BOOL_SETTINGS = (
     "RATELIMIT_ENABLED",
     "JWT_ACCEPT_SECRET_KEY",
@@ -291,6 +303,7 @@ def check_environment(environ=None):
     config_class = get_config(config_name)
     config = {name: getattr(config_class, name) for name in dir(config_class) if name.isupper()}
     config.update(settings_from_environ(config_name, environ))
+    config["CONFIG_NAME"] = config_name
     validate(config_name, config)
     config.update(derived_settings(config))  # reads the key files, which may be refused
     return config_name, config
@@ -323,7 +336,8 @@ def derived_settings(config):
     except key_util.KeyConfigError as error:
         raise ConfigError(str(error)) from None
     return {
-        "METRICS_ALLOWED_NETWORKS": _networks(config["METRICS_ALLOW"]),
+        "TRUSTED_HOSTS": config["TRUSTED_HOSTS"] or _default_trusted_hosts(config),
+        "PUBLIC_BASE": urlsplit(config["PUBLIC_BASE_URL"]),
         "ACCESS_TOKEN_LIFETIME": _access_token_lifetime(config),
         "REFRESH_TOKEN_LIFETIME": timedelta(days=config["REFRESH_TOKEN_EXPIRE_DAYS"]),
         "ACCESS_TOKEN_KEYS": access_keys,
@@ -331,23 +345,25 @@ def derived_settings(config):
     }
 
 
-def _networks(text):
-    """Return the networks of a comma-separated list such as ``127.0.0.0/8,::1``."""
-    return tuple(
-        ipaddress.ip_network(item.strip(), strict=False)
-        for item in text.split(",")
-        if item.strip()
-    )
+def _default_trusted_hosts(config):
+    """Return the host of PUBLIC_BASE_URL, and outside production 127.0.0.1 and localhost."""
+    hosts = [urlsplit(config["PUBLIC_BASE_URL"]).hostname]
+    if config["CONFIG_NAME"] != "production":
+        hosts += ["127.0.0.1", "localhost"]
+    return list(dict.fromkeys(hosts))
 
 
 def validate(config_name, config):
     """Raise ConfigError when the final configuration is unsafe or unusable."""
     if config["LOG_FORMAT"] not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT={config['LOG_FORMAT']!r} is not one of: text, json")
-    try:
-        _networks(config["METRICS_ALLOW"])
-    except ValueError as error:
-        raise ConfigError(f"METRICS_ALLOW={config['METRICS_ALLOW']!r}: {error}") from None
+    _validate_metrics_address(config["METRICS_ADDRESS"])
+    if config["PUBLIC_BASE_URL"] is None and config_name == "production":
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be set in production: the URL clients reach the API at, "
+            "such as https://api.example.com (links and Location are built from it)"
+        )
+    _validate_public_base_url(config["PUBLIC_BASE_URL"])
     if _access_token_lifetime(config) <= timedelta(0):
         raise ConfigError("the access-token lifetime (TOKEN_EXPIRE_*) must be positive")
     for name in _RATE_LIMIT_SETTINGS:
@@ -372,6 +388,29 @@ def validate(config_name, config):
             raise ConfigError(
                 f"{name} must be at least {MIN_SECRET_KEY_BYTES} bytes in production"
             )
+
+
+def _validate_public_base_url(url):
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and parts.hostname and parts.port != 0
+    except ValueError:  # a port that is no number, or out of range
+        valid = False
+    if not valid or parts.query or parts.fragment:
+        raise ConfigError(
+            f"PUBLIC_BASE_URL={url!r} is not an http(s) URL with a host and no query, "
+            "such as https://api.example.com or https://example.com/prefix"
+        )
+
+
+def _validate_metrics_address(address):
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"METRICS_ADDRESS={address!r} is not host:port, such as 127.0.0.1:9100")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise ConfigError(f"METRICS_ADDRESS={address!r}: the host must be an IP address") from None
 
 
 def _validate_algorithm(config):

@@ -1,42 +1,26 @@
 """Prometheus metrics: requests by route template, and the auth events operators watch.
 
-Off unless METRICS_ENABLED. Then ``GET /metrics`` answers in the Prometheus text
-format, to direct peers in METRICS_ALLOW only: the address is the TCP peer's, never
-one read from a header, and a request that carries a forwarding header came through
-a proxy, so it is refused whatever its address. Refused or off: the ordinary 404.
+Off unless METRICS_ENABLED. The API's own port never serves them: under gunicorn,
+workers write their counts to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's
+multiprocess mode), and gunicorn's master serves their sum on a listener of its own,
+METRICS_ADDRESS (gunicorn.conf.py), which no proxy in front of the API reaches,
+however it is configured.
 
 Labels take few values: the route's template (``/api/v1/widgets/<name>``, never
 the path a client sent; ``<unmatched>`` for every unknown path), a known method,
-the status code, a known reason. Under gunicorn, workers write their counts to
-files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode), which
-gunicorn.conf.py prepares; a scrape adds up every worker's, past ones included.
+the status code, a known reason.
 """
 
-import ipaddress
-import os
 import time
-from http import HTTPStatus
 
-from flask import Response, abort, current_app, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from flask import request
+from prometheus_client import Counter, Histogram
 
 from flask_api_tutorial.util import jwt_util
 
-METRICS_PATH = "/metrics"
-MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED_ROUTE = "<unmatched>"
 STARTED_KEY = "flask_api_tutorial.metrics_started"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Set by proxies: a request that carries one did not come straight from its peer.
-FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
 
 HTTP_REQUESTS = Counter(
     "http_requests",
@@ -93,15 +77,11 @@ for _reason in TOKEN_REJECTION_REASONS:
 
 
 def init_app(app):
-    """Count every request of ``app`` and serve /metrics, when METRICS_ENABLED."""
+    """Count every request of ``app``, when METRICS_ENABLED."""
     if not app.config["METRICS_ENABLED"]:
         return
     app.before_request(_start_timer)
-    # Before routing answers a wrong method (405) or OPTIONS: refused, /metrics must
-    # look like no route at all, whatever the method.
-    app.before_request(_hide_metrics_from_others)
     app.after_request(_count_response)
-    app.add_url_rule(METRICS_PATH, endpoint="metrics", view_func=metrics)
 
 
 def count_audit_event(event, fields):
@@ -124,39 +104,6 @@ def count_audit_event(event, fields):
         LOGOUT_ALL.inc()
     elif event == "password_changed":
         PASSWORD_CHANGES.inc()
-
-
-def metrics():
-    """GET /metrics: every series, summed over the workers (peers checked beforehand)."""
-    if os.environ.get(MULTIPROC_DIR_VARIABLE):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    response = Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _hide_metrics_from_others():
-    if request.path == METRICS_PATH and not _direct_peer_allowed():
-        abort(HTTPStatus.NOT_FOUND)
-
-
-def _direct_peer_allowed():
-    environ = request.environ
-    if any(header in environ for header in FORWARDING_HEADERS):
-        return False
-    # The TCP peer: ProxyFix (TRUSTED_PROXY_COUNT) keeps it aside when it rewrites
-    # REMOTE_ADDR from X-Forwarded-For.
-    peer = environ.get("werkzeug.proxy_fix.orig", environ).get("REMOTE_ADDR")
-    try:
-        address = ipaddress.ip_address((peer or "").split("%")[0])
-    except ValueError:
-        return False
-    if address.version == 6 and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return any(address in network for network in current_app.config["METRICS_ALLOWED_NETWORKS"])
 
 
 def _start_timer():

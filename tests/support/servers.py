@@ -2,10 +2,14 @@
 
 import os
 import queue
+import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +40,7 @@ class GunicornServer:
             "DATABASE_URL": database_url,
             "BCRYPT_LOG_ROUNDS": "4",
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.port}",
             "WEB_CONCURRENCY": str(workers),
             "GUNICORN_THREADS": str(threads),
             "GUNICORN_ACCESS_LOG": "",
@@ -58,6 +63,7 @@ class GunicornServer:
                 self.port = free_port()
                 self.url = f"http://127.0.0.1:{self.port}"
                 self.env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"
+                self.env["PUBLIC_BASE_URL"] = self.url
                 self.output = []
         return self._start()
 
@@ -131,3 +137,92 @@ class GunicornServer:
             pass
         self.process.wait(timeout=10)
         self.process.stderr.close()
+
+
+NGINX_SITE = ROOT / "deploy" / "nginx" / "flask_api_tutorial.conf"
+
+
+class NginxFront:
+    """nginx, as the shipped file configures it, in front of one gunicorn; stopped by stop().
+
+    The file is used as it is, but for the addresses: nginx listens on a free
+    loopback port, and its upstream is ``upstream_port``. Everything nginx writes
+    stays in ``directory``.
+    """
+
+    def __init__(self, directory, upstream_port):
+        """Write the configuration in ``directory``; nothing runs until start()."""
+        self.program = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        site = NGINX_SITE.read_text()
+        site = re.sub(
+            r"(?m)^(\s*)server 127\.0\.0\.1:\d+;\n(?:\1server [^\n]+;\n)*",
+            rf"\1server 127.0.0.1:{upstream_port};\n",
+            site,
+            count=1,
+        )
+        site = re.sub(r"(?m)^(\s*)listen 80;", rf"\1listen 127.0.0.1:{self.port};", site)
+        (directory / "site.conf").write_text(site)
+        self.config = directory / "nginx.conf"
+        self.config.write_text(
+            "daemon off;\n"
+            "user root;\n"  # its workers write the tests' temporary folders
+            "worker_processes 1;\n"
+            f"pid {directory}/nginx.pid;\n"
+            f"error_log {directory}/error.log;\n"
+            "events { worker_connections 512; }\n"
+            "http {\n"
+            f"    access_log {directory}/access.log;\n"
+            f"    client_body_temp_path {directory}/body;\n"
+            f"    proxy_temp_path {directory}/proxy;\n"
+            f"    fastcgi_temp_path {directory}/fastcgi;\n"
+            f"    uwsgi_temp_path {directory}/uwsgi;\n"
+            f"    scgi_temp_path {directory}/scgi;\n"
+            f"    include {directory}/site.conf;\n"
+            "}\n"
+        )
+        self.process = None
+
+    def start(self):
+        """Start nginx (its own process group) and return once it answers."""
+        self.process = subprocess.Popen(
+            [self.program, "-c", str(self.config), "-p", str(self.directory)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("nginx exited:\n" + self.error_log())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                threading.Event().wait(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not start:\n" + self.error_log())
+
+    def error_log(self):
+        """Return what nginx wrote to its error log."""
+        path = self.directory / "error.log"
+        return path.read_text() if path.exists() else ""
+
+    def stop(self):
+        """Stop this nginx (its process group): gracefully, then by force."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)

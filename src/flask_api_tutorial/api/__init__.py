@@ -48,21 +48,22 @@ api.add_namespace(auth_ns, path="/auth")
 api.add_namespace(widget_ns, path="/widgets")
 api.add_namespace(health_ns, path="/health")
 
-# Bodies under /auth carry tokens or account data: no response there is cached,
-# errors and unknown routes included.
+# Bodies under /auth carry tokens or account data, and an answer to a request that
+# carried credentials is that user's: no such response is cached, errors and
+# unknown routes included.
 NO_STORE_PREFIX = f"{api_bp.url_prefix}{auth_ns.path}"
 JWKS_PATH = "/.well-known/jwks.json"
 
 
 def init_app(app):
-    """Register the blueprint, the JWKS and the error handlers; keep /auth out of caches."""
+    """Register the blueprint, the JWKS and the error handlers; keep private answers uncached."""
     app.register_blueprint(api_bp)
     app.add_url_rule(JWKS_PATH, endpoint="jwks", view_func=jwks)
     register_error_handlers(app, api)
-    app.after_request(_no_store_under_auth)
+    app.after_request(_no_store_if_private)
 
 
-def _no_store_under_auth(response):
-    if request.path.startswith(NO_STORE_PREFIX):
+def _no_store_if_private(response):
+    if request.path.startswith(NO_STORE_PREFIX) or "Authorization" in request.headers:
         response.headers["Cache-Control"] = "no-store"
     return response

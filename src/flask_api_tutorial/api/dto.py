@@ -8,12 +8,14 @@ import json
 from http import HTTPStatus
 from types import SimpleNamespace
 
-from flask import request, url_for
+from flask import request
 from flask_restx import Model, abort
 from flask_restx.fields import Boolean, Integer, List, Nested, Raw, String
 from flask_restx.reqparse import RequestParser
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
+
+from flask_api_tutorial.hardening import public_url
 
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 UNSUPPORTED_MEDIA_TYPE = (
@@ -175,7 +177,8 @@ def page_response(page, pagination, endpoint, items):
         numbers["next"] = page + 1
     numbers["last"] = total_pages
     links = {
-        rel: url_for(endpoint, page=number, per_page=per_page) for rel, number in numbers.items()
+        rel: public_url(endpoint, page=number, per_page=per_page)
+        for rel, number in numbers.items()
     }
     body = {
         "links": links,

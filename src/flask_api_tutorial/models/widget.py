@@ -1,5 +1,6 @@
 """The Widget model (the tutorial's Part 5): what administrators create and users read."""
 
+import re
 from email.utils import format_datetime
 
 from flask_api_tutorial import db
@@ -11,6 +12,7 @@ from flask_api_tutorial.util.datetime_util import (
 )
 
 NAME_MAX_LENGTH = 100
+NAME_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{NAME_MAX_LENGTH}}}")
 URL_MAX_LENGTH = 255
 
 
@@ -78,8 +80,9 @@ class Widget(db.Model):
     @classmethod
     def find_by_name(cls, name):
         """Return the widget called ``name`` in any capitalisation, or None."""
-        if not name.isascii():
-            # Names are ASCII: a look-alike ("\u212a", the Kelvin sign, lower-cases to
-            # "k") is another name, not another capitalisation.
+        if not NAME_PATTERN.fullmatch(name):
+            # No widget has such a name, and it need not reach the database (a NUL
+            # would make PostgreSQL refuse the query). Names are ASCII, so a look-alike
+            # ("\u212a", the Kelvin sign, lower-cases to "k") is another name.
             return None
         return db.session.scalar(db.select(cls).filter_by(name_lower=name.lower()))

@@ -2,7 +2,7 @@
 
 from http import HTTPStatus
 
-from flask import g, url_for
+from flask import g
 from flask_restx import abort, marshal
 from sqlalchemy.exc import IntegrityError
 
@@ -10,6 +10,7 @@ from flask_api_tutorial import db
 from flask_api_tutorial.api.dto import MAX_PAGE_READ, page_response
 from flask_api_tutorial.api.errors import token_refused
 from flask_api_tutorial.api.widgets.dto import widget_model, widget_name
+from flask_api_tutorial.hardening import public_url
 from flask_api_tutorial.models import User, Widget
 from flask_api_tutorial.util.datetime_util import utc_now
 from flask_api_tutorial.util.jwt_util import UNKNOWN_USER
@@ -40,7 +41,7 @@ def create_widget(widget_dict):
             status="fail",
         )
     response = {"status": "success", "message": f"New widget added: {name}."}
-    location = url_for("api.widget", name=widget.name, _external=True)
+    location = public_url("api.widget", external=True, name=widget.name)
     return response, HTTPStatus.CREATED, {"Location": location}
 
 

@@ -5,14 +5,15 @@ from datetime import datetime, time, timezone
 from urllib.parse import urlsplit
 
 from dateutil import parser as date_parser
-from flask import url_for
 from flask_restx import Model
 from flask_restx.fields import Boolean, DateTime, Nested, String
 
 from flask_api_tutorial.api.dto import BodyParser, page_model
-from flask_api_tutorial.models.widget import NAME_MAX_LENGTH, URL_MAX_LENGTH
+from flask_api_tutorial.hardening import public_url
+from flask_api_tutorial.models.widget import NAME_MAX_LENGTH, NAME_PATTERN, URL_MAX_LENGTH
 
-NAME_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{NAME_MAX_LENGTH}}}")
+# Characters that have no place in a URL, a stored field or a log line: C0, DEL, C1.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 DEADLINE_TIME = time(23, 59, 59, tzinfo=timezone.utc)
 
 
@@ -29,15 +30,21 @@ def widget_name(value):
 
 
 def info_url(value):
-    """Return ``value`` if it is an http or https URL with a host, of at most 255 characters."""
+    """Return ``value`` if it is an http or https URL with a host, of at most 255 characters.
+
+    ASCII only, without spaces or control characters, and a port (if any) from 1
+    to 65535.
+    """
     if not isinstance(value, str) or len(value) > URL_MAX_LENGTH:
         raise ValueError(f"info_url must be a URL of at most {URL_MAX_LENGTH} characters")
     try:
         parts = urlsplit(value)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # e.g. an invalid port or IPv6 literal
+        # .port raises ValueError above 65535 (or not a number); 0 is no port either.
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an invalid port or IPv6 literal
         valid = False
-    if not valid or not value.isascii() or any(c.isspace() for c in value):
+    clean = value.isascii() and not CONTROL_CHARACTERS.search(value) and " " not in value
+    if not valid or not clean:
         raise ValueError(f"{value} is not a valid http or https URL")
     return value
 
@@ -49,6 +56,8 @@ def future_date(value):
     """
     if not isinstance(value, str):
         raise ValueError("deadline must be a date such as 2026-12-31 or 12/31/2026")
+    if CONTROL_CHARACTERS.search(value):  # dateutil would skip them
+        raise ValueError(f"{value} is not a date such as 2026-12-31 or 12/31/2026")
     try:
         parsed = date_parser.parse(value, dayfirst=False)
     except (ValueError, OverflowError, TypeError, LookupError):
@@ -99,7 +108,7 @@ widget_model = Model(
         ),
         "owner": Nested(widget_owner_model, allow_null=True),
         "link": String(
-            attribute=lambda widget: url_for("api.widget", name=widget.name),
+            attribute=lambda widget: public_url("api.widget", name=widget.name),
             example="/api/v1/widgets/tetraWIDG",
         ),
     },
