@@ -394,9 +394,13 @@ def _poll(read, expected, what, deadline=SCRAPE_DEADLINE):
 def _workers(server):
     """Return the PIDs of the gunicorn master's children: its workers."""
     tasks = Path(f"/proc/{server.process.pid}/task")
-    return {
-        int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()
-    }
+    children = set()
+    for task in tasks.iterdir():
+        try:  # the metrics listener's threads come and go
+            children.update(int(child) for child in (task / "children").read_text().split())
+        except FileNotFoundError:
+            continue
+    return children
 
 
 def _started_workers(server, directory):
