@@ -60,7 +60,6 @@ class Server:
         self.env = {
             **os.environ,
             "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "WEB_CONCURRENCY": str(workers),
             "GUNICORN_THREADS": str(threads),
             "GUNICORN_ACCESS_LOG": "",
@@ -110,6 +109,8 @@ def api_env(database_url, **settings):
         "FLASK_CONFIG": "production",
         "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": database_url,
+        # One address for every server of a run: a token of one is another's too.
+        "PUBLIC_BASE_URL": "http://127.0.0.1",
         "RATELIMIT_ENABLED": "false",  # load tests only, as the README says
         "BCRYPT_LOG_ROUNDS": "4",
         **{name: str(value) for name, value in settings.items()},
@@ -790,7 +791,7 @@ def _verify_microseconds(token, key, count=2000):
     import jwt
 
     algorithm = jwt.get_unverified_header(token)["alg"]
-    options = {"verify_exp": False}
+    options = {"verify_exp": False, "verify_aud": False}  # the signature is what is timed
     times = []
     for _ in range(5):
         start = time.perf_counter()

@@ -5,7 +5,7 @@ import pytest
 from flask import url_for
 
 from flask_api_tutorial.api.auth.decorators import admin_token_required
-from tests.util import TOKEN_INVALID, assert_unauthorized, bearer, login_user
+from tests.util import AUDIENCE, TOKEN_INVALID, assert_unauthorized, bearer, login_user
 
 pytestmark = [pytest.mark.database]
 
@@ -59,7 +59,7 @@ def test_admin_rights_are_read_from_the_database(client, db, admin):
 def test_admin_claim_in_token_is_not_trusted(app, client, user):
     """A regular user's token that says admin=true (signed with the key) still gets 403."""
     token = _token(client, user.email)
-    claims = jwt.decode(token, app.config["SECRET_KEY"], algorithms=["HS256"])
+    claims = jwt.decode(token, app.config["SECRET_KEY"], algorithms=["HS256"], audience=AUDIENCE)
     claims["admin"] = True
     forged = jwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256")
     response = client.get(url_for("admin_only"), headers=bearer(forged))

@@ -54,7 +54,12 @@ def test_logout_and_rejected_tokens(app, client, db, user, audit_lines):
     get_user(client, token)
     get_user(client, "not.a.token")
     expired = encode_access_token(
-        user.public_id, False, app.config["SECRET_KEY"], timedelta(seconds=-1), utc_now()
+        user.public_id,
+        False,
+        app.config["SECRET_KEY"],
+        timedelta(seconds=-1),
+        utc_now(),
+        scope=app.config["ACCESS_TOKEN_SCOPE"],
     )
     get_user(client, expired)
     _, logout, revoked, invalid, expired_line = audit_lines()

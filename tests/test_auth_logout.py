@@ -9,6 +9,7 @@ from flask_api_tutorial.api.errors import ApiChallenge
 from flask_api_tutorial.models import BlacklistedToken
 from flask_api_tutorial.util.datetime_util import from_timestamp
 from tests.util import (
+    AUDIENCE,
     TOKEN_BLACKLISTED,
     TOKEN_EXPIRED,
     assert_unauthorized,
@@ -59,7 +60,7 @@ def test_revoked_token_stays_revoked_when_re_encoded(app, client, user):
     """Revocation is by jti: the same claims signed again (other header) stay refused."""
     token = login_user(client).get_json()["access_token"]
     assert logout_user(client, token).status_code == 200
-    claims = jwt.decode(token, app.config["SECRET_KEY"], algorithms=["HS256"])
+    claims = jwt.decode(token, app.config["SECRET_KEY"], algorithms=["HS256"], audience=AUDIENCE)
     header = {**jwt.get_unverified_header(token), "cty": "other"}
     re_encoded = jwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256", headers=header)
     assert re_encoded != token
@@ -69,7 +70,7 @@ def test_revoked_token_stays_revoked_when_re_encoded(app, client, user):
 def test_logout_race_lost_at_insert_is_a_401(app, client, db, user):
     """Two logouts that both pass the check: the unique jti lets one insert win."""
     token = login_user(client).get_json()["access_token"]
-    claims = jwt.decode(token, app.config["SECRET_KEY"], algorithms=["HS256"])
+    claims = jwt.decode(token, app.config["SECRET_KEY"], algorithms=["HS256"], audience=AUDIENCE)
     g.token_claims = claims
     g.current_user = user
     assert process_logout_request()[1] == 200

@@ -8,7 +8,9 @@ from flask import url_for
 
 from flask_api_tutorial.util.jwt_util import encode_access_token
 from tests.util import (
+    AUDIENCE,
     EMAIL,
+    ISSUER,
     TOKEN_EXPIRED,
     TOKEN_INVALID,
     assert_unauthorized,
@@ -40,6 +42,8 @@ def _claims(user, **changes):
         "iat": now,
         "exp": now + 600,
         "jti": "0123456789abcdef",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
     }
     claims.update(changes)
     return {name: value for name, value in claims.items() if value is not None}
@@ -116,6 +120,7 @@ def test_get_user_token_encoded_with_negative_lifetime(app, client, user):
         keys=app.config["ACCESS_TOKEN_KEYS"],
         lifetime=timedelta(seconds=-1),
         now=datetime.now(timezone.utc),
+        scope=app.config["ACCESS_TOKEN_SCOPE"],
     )
     assert_unauthorized(get_user(client, token), TOKEN_EXPIRED)
 
@@ -164,7 +169,7 @@ def test_get_user_forged_claims_are_otherwise_accepted(app, client, user):
     assert get_user(client, _sign(app, _claims(user))).status_code == 200
 
 
-@pytest.mark.parametrize("claim", ["sub", "admin", "iat", "exp", "jti"])
+@pytest.mark.parametrize("claim", ["sub", "admin", "iat", "exp", "jti", "iss", "aud"])
 def test_get_user_missing_claim(app, client, user, claim):
     token = _sign(app, _claims(user, **{claim: None}))
     assert_unauthorized(get_user(client, token), TOKEN_INVALID)

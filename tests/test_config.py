@@ -24,6 +24,9 @@ ENV_VARS = [
     "JWT_PRIVATE_KEY_FILE",
     "JWT_PUBLIC_KEY_FILES",
     "JWT_ACCEPT_SECRET_KEY",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_UNSCOPED_BEFORE",
     "METRICS_ENABLED",
     "METRICS_ADDRESS",
     "PUBLIC_BASE_URL",
@@ -353,3 +356,27 @@ def test_metrics_address_must_be_an_ip_and_a_port(env):
             create_app("development")
     env.setenv("METRICS_ADDRESS", "[::1]:9100")
     assert create_app("development").config["METRICS_ADDRESS"] == "[::1]:9100"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("JWT_UNSCOPED_BEFORE", "yesterday", "JWT_UNSCOPED_BEFORE="),
+        ("JWT_UNSCOPED_BEFORE", "2026-12-06T12:00:00", "JWT_UNSCOPED_BEFORE="),
+        ("JWT_AUDIENCE", f"{PUBLIC_BASE_URL}/api/v1/auth/refresh", "JWT_AUDIENCE must not name"),
+    ],
+    ids=["not a time", "no offset", "the refresh audience"],
+)
+def test_token_scope_settings_are_checked(env, name, value, message):
+    env.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        create_app("development")
+
+
+def test_token_scope_defaults_follow_public_base_url(env):
+    env.setenv("JWT_UNSCOPED_BEFORE", "2026-12-06T12:00:00Z")
+    config = create_app("development").config
+    access, refresh = config["ACCESS_TOKEN_SCOPE"], config["REFRESH_TOKEN_SCOPE"]
+    assert (access.issuer, access.audience) == (PUBLIC_BASE_URL, (f"{PUBLIC_BASE_URL}/api/v1",))
+    assert refresh.audience == (f"{PUBLIC_BASE_URL}/api/v1/auth/refresh",)
+    assert access.unscoped_before == refresh.unscoped_before == 1796558400.0

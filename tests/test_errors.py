@@ -159,7 +159,12 @@ DB_DOWN = {"message": "Service unavailable: the database cannot be reached."}
 def _signed_token(app):
     """Return a well-signed, unexpired token whose revocation nobody can look up."""
     return encode_access_token(
-        "some-public-id", False, app.config["SECRET_KEY"], timedelta(minutes=5), utc_now()
+        "some-public-id",
+        False,
+        app.config["SECRET_KEY"],
+        timedelta(minutes=5),
+        utc_now(),
+        scope=app.config["ACCESS_TOKEN_SCOPE"],
     )
 
 

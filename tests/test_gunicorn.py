@@ -168,7 +168,7 @@ def test_links_never_come_from_the_request(served_database, name):
         server.stop()
     status, created_headers, _ = created
     assert status == 201
-    assert created_headers["Location"] == f"{server.url}{WIDGETS}/linked"
+    assert created_headers["Location"] == f"{server.env['PUBLIC_BASE_URL']}{WIDGETS}/linked"
     status, list_headers, list_body = listed
     assert status == 200
     page = json.loads(list_body)

@@ -10,10 +10,12 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import jwt
 import pytest
@@ -44,19 +46,21 @@ KEY_SETTINGS = {
     "JWT_PUBLIC_KEY_FILES": "",
     "JWT_ACCEPT_SECRET_KEY": "",
 }
-# Another service: PyJWT alone, given the JWKS URL and a token, as README shows it.
-VERIFIER = """
-import sys
+# Another service: the README's example (PyJWT alone), run against a live server.
+README = Path(__file__).resolve().parents[1] / "README.md"
 
-import jwt
 
-url, token = sys.argv[1:]
-key = jwt.PyJWKClient(url, timeout=10).get_signing_key_from_jwt(token)
-claims = jwt.decode(
-    token, key.key, algorithms=["EdDSA"], options={"require": ["sub", "exp", "iat", "jti"]}
-)
-print(claims["sub"])
-"""
+def _readme_verifier(server):
+    """Return the README's verifying-service example, aimed at ``server``, as a script.
+
+    The script prints the ``sub`` of the token in its first argument, or fails.
+    """
+    section = README.read_text().split("## Verifying tokens in another service", 1)[1]
+    example = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    assert "https://api.example.com/.well-known/jwks.json" in example
+    aimed = example.replace("https://api.example.com/.well-known", f"{server.url}/.well-known")
+    aimed = aimed.replace("https://api.example.com", server.env["PUBLIC_BASE_URL"])
+    return f"{aimed}\nimport sys\n\nprint(verify(sys.argv[1])['sub'])\n"
 
 
 def _hs256(secret, *fallbacks):
@@ -334,9 +338,9 @@ def test_tokens_without_kid_are_checked_against_the_secrets(served_database):
 
 
 def _verify_elsewhere(server, token, cwd):
-    """Run VERIFIER in ``cwd``, in a process without any of our settings; return its result."""
+    """Run the README's verifier in ``cwd``, a process without our settings; return its result."""
     return subprocess.run(
-        [sys.executable, "-c", VERIFIER, server.url + JWKS, token],
+        [sys.executable, "-c", _readme_verifier(server), token],
         env={"PATH": os.defpath},
         cwd=cwd,
         capture_output=True,
@@ -371,5 +375,20 @@ def test_another_service_verifies_tokens_with_the_jwks_alone(served_database, tm
             refused = _verify_elsewhere(server, forged, elsewhere)
             assert refused.returncode != 0
             assert refused.stdout == ""
+            assert error in refused.stderr, refused.stderr
+            _assert_invalid((server,), forged)
+
+        # Signed with the real key, for another audience or by another issuer (a
+        # staging deployment sharing the key): refused there and here alike.
+        signer = serialization.load_pem_private_key(private.read_bytes(), password=None)
+        for changes, error in (
+            ({"aud": "https://other.example.com/api/v1"}, "jwt.exceptions.InvalidAudienceError"),
+            ({"iss": "https://staging.example.com"}, "jwt.exceptions.InvalidIssuerError"),
+        ):
+            forged = jwt.encode(
+                {**_claims(access), **changes}, signer, algorithm="EdDSA", headers={"kid": kid}
+            )
+            refused = _verify_elsewhere(server, forged, elsewhere)
+            assert refused.returncode != 0
             assert error in refused.stderr, refused.stderr
             _assert_invalid((server,), forged)

@@ -39,7 +39,16 @@ from flask_api_tutorial.util.key_util import public_kid, refresh_key, secret_kid
 from tests.support.databases import NO_DATABASE
 from tests.support.paths import AUTH_LOGIN, AUTH_REFRESH, AUTH_REGISTER, AUTH_USER
 from tests.support.servers import ROOT, GunicornServer
-from tests.util import EMAIL, PASSWORD, REFRESH_INVALID, TOKEN_INVALID, bearer, challenge
+from tests.util import (
+    AUDIENCE,
+    EMAIL,
+    ISSUER,
+    PASSWORD,
+    REFRESH_INVALID,
+    TOKEN_INVALID,
+    bearer,
+    challenge,
+)
 
 SECRET = "current-secret-key-of-the-key-tests-0123456789"
 PUBLIC_BASE_URL = "https://api.example.com"
@@ -232,6 +241,8 @@ def _claims(public_id):
         "exp": now + 300,
         "jti": uuid.uuid4().hex,
         "ver": 0,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
     }
 
 
@@ -748,7 +759,7 @@ def test_jwks_publishes_the_signer_and_the_retired_keys(make_app, keys, algorith
 
     access, _ = _register(app)
     key = jwt.PyJWKSet.from_dict(jwks)[jwt.get_unverified_header(access)["kid"]]
-    claims = jwt.decode(access, key.key, algorithms=[algorithm])
+    claims = jwt.decode(access, key.key, algorithms=[algorithm], issuer=ISSUER, audience=AUDIENCE)
     assert claims["sub"] == _unverified(access)["sub"]
 
 
@@ -1230,6 +1241,23 @@ def test_keys_list_hs256_with_a_fallback():
     } <= rows
     assert "SECRET_KEY_FALLBACKS #1" in result.stdout
     _assert_no_secret(result, [SECRET, OLD_SECRET])
+
+
+def test_keys_list_names_issuer_and_audiences():
+    result, _ = _list_keys(
+        SECRET_KEY=SECRET,
+        JWT_AUDIENCE="https://api.example.com/api/v1,https://reports.example.com",
+        JWT_UNSCOPED_BEFORE="2026-12-06T12:00:00Z",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert f"access   issuer   {PUBLIC_BASE_URL}" in lines
+    assert "access   audience https://api.example.com/api/v1, https://reports.example.com" in lines
+    assert f"refresh  audience {PUBLIC_BASE_URL}/api/v1/auth/refresh" in lines
+    assert (
+        "access   tokens without iss and aud: accepted if issued before "
+        "2026-12-06T12:00:00+00:00" in lines
+    )
 
 
 def test_keys_list_eddsa_with_retired_keys_and_secrets(keys):

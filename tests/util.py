@@ -18,6 +18,10 @@ REFRESH_INVALID = "Invalid refresh token. Please log in again."
 REFRESH_EXPIRED = "Refresh token expired. Please log in again."
 REFRESH_REUSED = "Refresh token already used. Please log in again."
 LOGIN_FAILED = {"status": "fail", "message": "email or password does not match"}
+# The testing configuration's PUBLIC_BASE_URL names the issuer and the audiences.
+ISSUER = "http://localhost"
+AUDIENCE = "http://localhost/api/v1"
+REFRESH_AUDIENCE = "http://localhost/api/v1/auth/refresh"
 
 
 def add_user(email=EMAIL, password=PASSWORD, admin=False):

@@ -1,6 +1,7 @@
 """Flask commands: add-user, purge-tokens, keys, and what `flask shell` starts with."""
 
 import os
+from datetime import datetime, timezone
 
 import click
 from sqlalchemy.exc import IntegrityError
@@ -106,14 +107,19 @@ def list_keys():
         _, config = check_environment()
     except ConfigError as error:
         raise click.ClickException(f"Configuration error: {error}") from None
-    for kind, keys in (
-        ("access", config["ACCESS_TOKEN_KEYS"]),
-        ("refresh", config["REFRESH_TOKEN_KEYS"]),
+    for kind, keys, scope in (
+        ("access", config["ACCESS_TOKEN_KEYS"], config["ACCESS_TOKEN_SCOPE"]),
+        ("refresh", config["REFRESH_TOKEN_KEYS"], config["REFRESH_TOKEN_SCOPE"]),
     ):
         for key in keys:
             click.echo(f"{kind:<8} {key.role:<9} {key.algorithm:<6} {key.kid}  ({key.source})")
         if keys.legacy:
             click.echo(f"{kind:<8} tokens without kid: HS256 with {len(keys.legacy)} secret(s)")
+        click.echo(f"{kind:<8} issuer   {scope.issuer}")
+        click.echo(f"{kind:<8} audience {', '.join(scope.audience)}")
+        if scope.unscoped_before is not None:
+            before = datetime.fromtimestamp(scope.unscoped_before, timezone.utc).isoformat()
+            click.echo(f"{kind:<8} tokens without iss and aud: accepted if issued before {before}")
 
 
 def _shell_context():

@@ -8,14 +8,14 @@ does not change what was derived from it.
 
 import ipaddress
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from limits import parse_many
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from flask_api_tutorial.util import key_util
+from flask_api_tutorial.util import jwt_util, key_util
 
 CONFIG_NAMES = ("development", "testing", "production")
 DEFAULT_CONFIG = "development"
@@ -56,6 +56,15 @@ class Config:
     JWT_PUBLIC_KEY_FILES = []
     JWT_ACCEPT_SECRET_KEY = False
     JWKS_MAX_AGE_SECONDS = 300
+    # Who issues the tokens and for whom (their iss and aud claims). Defaults:
+    # PUBLIC_BASE_URL, and its API (PUBLIC_BASE_URL + /api/v1). JWT_AUDIENCE may list
+    # several (every other service that accepts our tokens); refresh tokens are for
+    # PUBLIC_BASE_URL + /api/v1/auth/refresh only. JWT_UNSCOPED_BEFORE: during an
+    # upgrade, the time tokens began to name them; older tokens without iss and aud
+    # are accepted until they expire (README: "Upgrading").
+    JWT_ISSUER = None
+    JWT_AUDIENCE = []
+    JWT_UNSCOPED_BEFORE = ""
     TOKEN_EXPIRE_HOURS = 0
     TOKEN_EXPIRE_MINUTES = 15
     TOKEN_EXPIRE_SECONDS = 0
@@ -170,6 +179,8 @@ _STRING_SETTINGS = (
     "SECRET_KEY",
     "JWT_ALGORITHM",
     "JWT_PRIVATE_KEY_FILE",
+    "JWT_ISSUER",
+    "JWT_UNSCOPED_BEFORE",
     "DATABASE_URL",
     "RATELIMIT_STORAGE_URI",
     "RATELIMIT_KEY_PREFIX",
@@ -182,7 +193,7 @@ _STRING_SETTINGS = (
     "PUBLIC_BASE_URL",
     "LOG_FORMAT",
 )
-_LIST_SETTINGS = ("SECRET_KEY_FALLBACKS", "JWT_PUBLIC_KEY_FILES", "TRUSTED_HOSTS")
+_LIST_SETTINGS = ("SECRET_KEY_FALLBACKS", "JWT_PUBLIC_KEY_FILES", "TRUSTED_HOSTS", "JWT_AUDIENCE")
 _BOOL_SETTINGS = (
     "RATELIMIT_ENABLED",
     "JWT_ACCEPT_SECRET_KEY",
@@ -335,14 +346,47 @@ def derived_settings(config):
         )
     except key_util.KeyConfigError as error:
         raise ConfigError(str(error)) from None
+    access_scope, refresh_scope = token_scopes(config)
     return {
         "TRUSTED_HOSTS": config["TRUSTED_HOSTS"] or _default_trusted_hosts(config),
         "PUBLIC_BASE": urlsplit(config["PUBLIC_BASE_URL"]),
         "ACCESS_TOKEN_LIFETIME": _access_token_lifetime(config),
         "REFRESH_TOKEN_LIFETIME": timedelta(days=config["REFRESH_TOKEN_EXPIRE_DAYS"]),
         "ACCESS_TOKEN_KEYS": access_keys,
+        "ACCESS_TOKEN_SCOPE": access_scope,
+        "REFRESH_TOKEN_SCOPE": refresh_scope,
         "REFRESH_TOKEN_KEYS": refresh_keys,
     }
+
+
+def token_scopes(config):
+    """Return the Scopes (iss and aud) of access tokens and of refresh tokens."""
+    base = config["PUBLIC_BASE_URL"].rstrip("/")
+    issuer = config["JWT_ISSUER"] or config["PUBLIC_BASE_URL"]
+    audience = tuple(config["JWT_AUDIENCE"]) or (f"{base}/api/v1",)
+    before = _timestamp("JWT_UNSCOPED_BEFORE", config["JWT_UNSCOPED_BEFORE"])
+    refresh = (f"{base}/api/v1/auth/refresh",)
+    if set(refresh) & set(audience):
+        raise ConfigError(f"JWT_AUDIENCE must not name {refresh[0]}, the refresh tokens' own")
+    return jwt_util.Scope(issuer, audience, before), jwt_util.Scope(issuer, refresh, before)
+
+
+def _timestamp(name, text):
+    """Return the POSIX time of an ISO 8601 date and time with its offset, or None if empty."""
+    if not text:
+        return None
+    try:
+        # Python 3.10's fromisoformat reads no "Z".
+        moment = datetime.fromisoformat(
+            text.removesuffix("Z") + ("+00:00" if text[-1:] == "Z" else "")
+        )
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ConfigError(
+            f"{name}={text!r} is not a time with its offset, e.g. 2026-12-06T12:00:00Z"
+        )
+    return moment.timestamp()
 
 
 def _default_trusted_hosts(config):

@@ -18,6 +18,7 @@ from tests.support.tcp_proxy import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_SECRET_KEY = "served-tests-secret-key-0123456789abcdef"
+PUBLIC_BASE_URL = "http://127.0.0.1"
 START_TIMEOUT = 60
 BIND_ATTEMPTS = 3
 
@@ -40,7 +41,9 @@ class GunicornServer:
             "DATABASE_URL": database_url,
             "BCRYPT_LOG_ROUNDS": "4",
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.port}",
+            # One address for every instance (the tokens' issuer and audience): a
+            # deployment's instances share it, whatever port each has here.
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
             "WEB_CONCURRENCY": str(workers),
             "GUNICORN_THREADS": str(threads),
             "GUNICORN_ACCESS_LOG": "",
@@ -63,7 +66,6 @@ class GunicornServer:
                 self.port = free_port()
                 self.url = f"http://127.0.0.1:{self.port}"
                 self.env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"
-                self.env["PUBLIC_BASE_URL"] = self.url
                 self.output = []
         return self._start()
 

@@ -36,7 +36,8 @@ api = Api(
         "Send the access token as "
         "`Authorization: Bearer <token>`. Bodies are accepted as form data or JSON. "
         "Login, registration and password changes are rate-limited (429 with "
-        "Retry-After). Tokens name their signing key in the kid header; with EdDSA or "
+        "Retry-After). Tokens name their signing key in the kid header, and their issuer "
+        "and audience (iss, aud: this API's address, and its /api/v1); with EdDSA or "
         "RS256 signing, the public keys are at /.well-known/jwks.json (outside this API's "
         "prefix, documented in the README)."
     ),

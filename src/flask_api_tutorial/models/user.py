@@ -156,6 +156,7 @@ class User(db.Model):
             lifetime=config["ACCESS_TOKEN_LIFETIME"],
             now=now or datetime.now(timezone.utc),
             version=self.token_version,
+            scope=config["ACCESS_TOKEN_SCOPE"],
         )
 
     def encode_refresh_token(self, family_id=None, now=None):
@@ -182,6 +183,7 @@ class User(db.Model):
             keys=config["REFRESH_TOKEN_KEYS"],
             lifetime=config["REFRESH_TOKEN_LIFETIME"],
             now=now,
+            scope=config["REFRESH_TOKEN_SCOPE"],
         )
 
     @staticmethod
@@ -198,8 +200,10 @@ class User(db.Model):
         if access_token.startswith("Bearer "):
             access_token = access_token.removeprefix("Bearer ").strip()
         try:
-            keys = current_app.config["ACCESS_TOKEN_KEYS"]
-            claims = jwt_util.decode_access_token(access_token, keys)
+            config = current_app.config
+            claims = jwt_util.decode_access_token(
+                access_token, config["ACCESS_TOKEN_KEYS"], config["ACCESS_TOKEN_SCOPE"]
+            )
             user = User.find_by_access_token(claims)
         except jwt_util.TokenError as error:
             return Result(success=False, error=TOKEN_MESSAGES[error.kind])

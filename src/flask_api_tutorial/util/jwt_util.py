@@ -8,9 +8,11 @@ token with that key's own algorithm.
 
 Access tokens carry sub, admin, iat, exp and jti (all required), plus ``ver``, the
 user's token version when issued (absent counts as 0), which "log out everywhere"
-and a password change increase. Refresh tokens are JWTs of their own type, signed
-with a key derived from the secret for that purpose only, so neither kind of token
-ever verifies where the other is expected.
+and a password change increase. Every token names who issued it and for whom
+(``iss`` and ``aud``, RFC 8725 3.8-3.10): a Scope, checked through PyJWT's own
+``issuer`` and ``audience``. Refresh tokens are JWTs of their own type, with an
+audience of their own, signed with a key derived from the secret for that purpose
+only, so neither kind of token ever verifies where the other is expected.
 
 A refused token raises TokenError with a ``kind`` (EXPIRED or INVALID); the words
 the client reads live with the HTTP errors (api/errors.py).
@@ -20,6 +22,7 @@ import time
 import uuid
 from functools import lru_cache
 from types import MappingProxyType
+from typing import NamedTuple
 
 import jwt
 
@@ -31,6 +34,7 @@ KEY_LOCATING_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c"})
 REQUIRED_CLAIMS = ("sub", "admin", "iat", "exp", "jti")
 REFRESH_CLAIMS = ("sub", "typ", "fam", "ver", "iat", "exp", "jti")
 REFRESH_TYPE = "refresh"
+SCOPE_CLAIMS = ("iss", "aud")
 JTI_MAX_LENGTH = 64
 # Claims that reach SQL as text, and how long each may be.
 TEXT_CLAIMS = {"sub": 255, "jti": JTI_MAX_LENGTH, "fam": 255}
@@ -56,6 +60,25 @@ class TokenError(Exception):
         self.public_id = public_id
 
 
+class Scope(NamedTuple):
+    """Who issues one kind of token and for whom: its ``iss`` and ``aud`` claims.
+
+    A token carries every audience of ``audience``; one of them must be expected.
+    ``unscoped_before`` (a POSIX time, or None): a token without ``iss`` and ``aud``
+    issued before it (by the version before tokens named them) is accepted until
+    it expires; one issued later never is.
+    """
+
+    issuer: str
+    audience: tuple
+    unscoped_before: float | None = None
+
+    def claims(self):
+        """Return the claims a token of this scope carries."""
+        audience = self.audience[0] if len(self.audience) == 1 else list(self.audience)
+        return {"iss": self.issuer, "aud": audience}
+
+
 def new_jti():
     """Return a fresh, unique token id."""
     return uuid.uuid4().hex
@@ -76,13 +99,15 @@ def _sign(payload, keys, headers=None):
     )
 
 
-def encode_access_token(public_id, admin, keys, lifetime, now, version=0):
+def encode_access_token(public_id, admin, keys, lifetime, now, version=0, scope=None):
     """Return an access token for the user ``public_id``, signed by the KeySet's signer.
 
     ``lifetime`` is a timedelta and ``now`` an aware datetime: passing them in keeps
-    expiry testable without waiting.
+    expiry testable without waiting. ``scope`` (a Scope) names issuer and audience;
+    without one the token names neither, as the tokens of earlier versions.
     """
     payload = {
+        **(scope.claims() if scope else {}),
         "sub": public_id,
         "admin": bool(admin),
         "iat": int(now.timestamp()),
@@ -93,17 +118,19 @@ def encode_access_token(public_id, admin, keys, lifetime, now, version=0):
     return _sign(payload, keys)
 
 
-def decode_access_token(token, keys):
+def decode_access_token(token, keys, scope=None):
     """Return the claims of a valid access token, or raise TokenError.
 
     The key is the one the ``kid`` header names (none: the HS256 secrets), with its
-    own algorithm only, and all five claims are required; every other failure
-    (malformed, unknown kid, bad signature, wrong algorithm, wrong claim types)
-    reads as invalid. A client sends the same token for its whole lifetime, so
-    verified tokens are remembered (per process, the latest VERIFIED_CACHE_SIZE,
-    keyed by token and KeySet); expiry is checked against the clock on every call.
+    own algorithm only, and all five claims are required, ``iss`` and ``aud`` too
+    (``scope``'s; without a scope they are not checked: scripts and tests). Every
+    other failure (malformed, unknown kid, bad signature, wrong algorithm, wrong
+    issuer or audience, wrong claim types) reads as invalid. A client sends the same
+    token for its whole lifetime, so verified tokens are remembered (per process,
+    the latest VERIFIED_CACHE_SIZE, keyed by token, KeySet and Scope); expiry is
+    checked against the clock on every call.
     """
-    claims = _verified_access_claims(token, _keyset(keys))
+    claims = _verified_access_claims(token, _keyset(keys), scope)
     if claims["exp"] <= time.time():
         raise TokenError(EXPIRED)
     return dict(claims)
@@ -113,21 +140,22 @@ VERIFIED_CACHE_SIZE = 4096
 
 
 @lru_cache(maxsize=VERIFIED_CACHE_SIZE)
-def _verified_access_claims(token, keys):
-    """Verify signature, algorithm and claims once per (token, KeySet); not the expiry.
+def _verified_access_claims(token, keys, scope):
+    """Verify signature, algorithm and claims once per (token, KeySet, Scope); not the expiry.
 
     Only successes are cached (a raised TokenError is not), so invalid tokens
     cannot fill the cache; the claims come back read-only.
     """
-    claims = _decode(token, keys, REQUIRED_CLAIMS, verify_exp=False)
+    claims = _decode(token, keys, REQUIRED_CLAIMS, scope, verify_exp=False)
     if not isinstance(claims.get("ver", 0), int) or not isinstance(claims["exp"], int):
         raise TokenError(INVALID)
     return MappingProxyType(claims)
 
 
-def encode_refresh_token(public_id, family, version, jti, keys, lifetime, now):
+def encode_refresh_token(public_id, family, version, jti, keys, lifetime, now, scope=None):
     """Return a refresh token signed by the refresh KeySet's signer (HS256, derived key)."""
     payload = {
+        **(scope.claims() if scope else {}),
         "sub": public_id,
         "typ": REFRESH_TYPE,
         "fam": family,
@@ -139,23 +167,22 @@ def encode_refresh_token(public_id, family, version, jti, keys, lifetime, now):
     return _sign(payload, keys, headers={"typ": "refresh+jwt"})
 
 
-def decode_refresh_token(token, keys, verify_exp=True):
-    """Return the claims of a refresh token, or raise TokenError."""
-    claims = _decode(token, _keyset(keys), REFRESH_CLAIMS, verify_exp=verify_exp)
+def decode_refresh_token(token, keys, scope=None, verify_exp=True):
+    """Return the claims of a refresh token (of ``scope``, if given), or raise TokenError."""
+    claims = _decode(token, _keyset(keys), REFRESH_CLAIMS, scope, verify_exp=verify_exp)
     if claims["typ"] != REFRESH_TYPE or not isinstance(claims["ver"], int):
         raise TokenError(INVALID)
     return claims
 
 
-def _decode(token, keys, required, verify_exp=True):
+def _decode(token, keys, required, scope, verify_exp=True):
     # A JWT is ASCII; anything else (a lone surrogate would not even encode) is invalid.
     if not isinstance(token, str) or not token.isascii():
         raise TokenError(INVALID)
-    options = {"require": list(required), "verify_exp": verify_exp}
     claims = None
     for key, algorithm in _candidate_keys(token, keys):
         try:
-            claims = jwt.decode(token, key, algorithms=[algorithm], options=options)
+            claims = _verify(token, key, algorithm, required, scope, verify_exp)
             break
         except jwt.InvalidSignatureError:
             continue  # a token without kid: the next secret may have signed it
@@ -173,6 +200,40 @@ def _decode(token, keys, required, verify_exp=True):
     exp = claims["exp"]
     if isinstance(exp, bool) or not isinstance(exp, int | float) or not 0 < exp <= MAX_TIMESTAMP:
         raise TokenError(INVALID)
+    return claims
+
+
+def _verify(token, key, algorithm, required, scope, verify_exp):
+    """Return the claims of ``token`` as PyJWT verifies them, for ``scope`` if given.
+
+    A token without ``iss`` and ``aud`` is accepted only while ``scope`` allows
+    tokens issued before the upgrade (unscoped_before), and only when its ``iat``
+    says it was.
+    """
+    if scope is None:
+        options = {"require": list(required), "verify_exp": verify_exp}
+        return jwt.decode(token, key, algorithms=[algorithm], options=options)
+    options = {"require": [*required, *SCOPE_CLAIMS], "verify_exp": verify_exp}
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            options=options,
+            issuer=scope.issuer,
+            audience=list(scope.audience),
+        )
+    except jwt.MissingRequiredClaimError as error:
+        if error.claim not in SCOPE_CLAIMS or scope.unscoped_before is None:
+            raise
+    # Named neither issuer nor audience: verified again without them. PyJWT refuses
+    # an audience it was not told to expect, so only a token with neither passes.
+    options = {"require": list(required), "verify_exp": verify_exp}
+    claims = jwt.decode(token, key, algorithms=[algorithm], options=options)
+    issued = claims["iat"]
+    valid_iat = isinstance(issued, int | float) and not isinstance(issued, bool)
+    if "iss" in claims or not valid_iat or issued >= scope.unscoped_before:
+        raise jwt.InvalidTokenError("not a token issued before the upgrade")
     return claims
 
 

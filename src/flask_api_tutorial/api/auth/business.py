@@ -260,8 +260,12 @@ def _revoke_family(family_id, now):
 
 def _decode_refresh_token(token, verify_exp=True):
     try:
+        config = current_app.config
         return decode_refresh_token(
-            token, current_app.config["REFRESH_TOKEN_KEYS"], verify_exp=verify_exp
+            token,
+            config["REFRESH_TOKEN_KEYS"],
+            config["REFRESH_TOKEN_SCOPE"],
+            verify_exp=verify_exp,
         )
     except TokenError as error:
         audit("refresh_rejected", reason=error.kind)

@@ -39,7 +39,10 @@ def _check_access_token():
     if token is None:
         raise unauthorized()
     try:
-        claims = decode_access_token(token, current_app.config["ACCESS_TOKEN_KEYS"])
+        config = current_app.config
+        claims = decode_access_token(
+            token, config["ACCESS_TOKEN_KEYS"], config["ACCESS_TOKEN_SCOPE"]
+        )
         user = User.find_by_access_token(claims)
     except TokenError as error:
         audit("token_rejected", reason=error.kind, public_id=error.public_id)
