@@ -80,13 +80,21 @@ def migrated_sqlite_copy(template, path):
 
 
 def empty_postgres(url):
-    """Remove every row a test left in ``url``; rebuild the schema if a test changed it."""
-    tables = [table.name for table in db.metadata.sorted_tables]
+    """Remove every row a test left in ``url``; rebuild the schema if a test changed it.
+
+    DELETE, children first, and sequences restarted: on a test's few rows it is
+    several times quicker than TRUNCATE, which makes new files for every table.
+    """
+    tables = db.metadata.sorted_tables
     engine = create_engine(url, poolclass=NullPool)
     with engine.begin() as connection:
-        if set(tables) <= set(inspect(connection).get_table_names()):
+        inspector = inspect(connection)
+        if {table.name for table in tables} <= set(inspector.get_table_names()):
             connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-            connection.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            for table in reversed(tables):
+                connection.execute(table.delete())
+            for sequence in inspector.get_sequence_names():
+                connection.exec_driver_sql(f'ALTER SEQUENCE "{sequence}" RESTART')
             engine.dispose()
             return
         connection.exec_driver_sql("DROP SCHEMA public CASCADE")
