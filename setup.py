@@ -44,6 +44,7 @@ EXTRAS_REQUIRE = {
         "schemathesis>=4.32,<5",
         "psycopg[binary]>=3.1",
         "gunicorn>=22",
+        "aiosmtpd>=1.4",
     ],
 }
 

@@ -71,7 +71,11 @@ class Server:
     def start(self):
         """Start and wait until a request is answered."""
         self.process = subprocess.Popen(
-            self.command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL
+            self.command,
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -113,6 +117,9 @@ def api_env(database_url, **settings):
         "PUBLIC_BASE_URL": "http://127.0.0.1",
         "RATELIMIT_ENABLED": "false",  # load tests only, as the README says
         "BCRYPT_LOG_ROUNDS": "4",
+        # Mails (verifications of registrations) are written and sent as in production,
+        # to the console backend: the server's stdout, which goes nowhere.
+        "MAIL_BACKEND": "console",
         **{name: str(value) for name, value in settings.items()},
     }
 

@@ -9,11 +9,12 @@ import shutil
 
 import pytest
 
-from flask_api_tutorial import create_app
+from flask_api_tutorial import create_app, mail
 from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
 from tests.support import databases
 from tests.support.databases import ON_POSTGRES, TEST_DATABASE_URL
+from tests.support.smtp import MailCatcher
 from tests.util import ADMIN_EMAIL, add_user
 
 # Rate-limit counts of the tests: a Redis database of each test process's own (15, 14,
@@ -162,3 +163,20 @@ def user(make_user):
 def admin(make_user):
     """Return an administrator registered with ADMIN_EMAIL and PASSWORD."""
     return make_user(email=ADMIN_EMAIL, admin=True)
+
+
+@pytest.fixture
+def mailbox(app):
+    """Return a real SMTP server (aiosmtpd, in this process) that the app mails through.
+
+    The testing app sends nothing on its own: tests run the sender (``deliver``).
+    """
+    with MailCatcher() as catcher:
+        app.config.update(MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=catcher.port)
+        yield catcher
+
+
+@pytest.fixture
+def deliver(app):
+    """Return the sender's pass (mail.deliver_due) on the test app: {outcome: count}."""
+    return mail.deliver_due

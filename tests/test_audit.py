@@ -3,12 +3,26 @@
 import logging
 from datetime import timedelta
 
+import jwt
 import pytest
 
 from flask_api_tutorial.audit import AUDIT_LOGGER, audit
 from flask_api_tutorial.util.datetime_util import utc_now
 from flask_api_tutorial.util.jwt_util import encode_access_token
-from tests.util import EMAIL, PASSWORD, get_user, login_user, logout_user, register_user
+from tests.support.smtp import token_in
+from tests.util import (
+    EMAIL,
+    PASSWORD,
+    confirm_password_reset,
+    end_session,
+    get_user,
+    live_session_id,
+    login_user,
+    logout_user,
+    register_user,
+    request_password_reset,
+    resend_verification,
+)
 
 
 @pytest.fixture
@@ -34,11 +48,14 @@ def test_registration_and_duplicate(client, db, audit_lines):
 
 
 def test_login_success_and_failures(client, user, audit_lines):
-    login_user(client)
+    token = login_user(client).get_json()["access_token"]
     login_user(client, password="wrong-password")
     login_user(client, email="nobody@example.com")
     success, wrong, unknown = audit_lines()
-    assert success == f"event=login email={EMAIL} public_id={user.public_id} ip=127.0.0.1"
+    session_id = jwt.decode(token, options={"verify_signature": False})["sid"]
+    assert success == (
+        f"event=login email={EMAIL} public_id={user.public_id} session={session_id} ip=127.0.0.1"
+    )
     assert wrong == (
         f"event=login_failed reason=wrong_password email={EMAIL} "
         f"public_id={user.public_id} ip=127.0.0.1"
@@ -60,6 +77,7 @@ def test_logout_and_rejected_tokens(app, client, db, user, audit_lines):
         timedelta(seconds=-1),
         utc_now(),
         scope=app.config["ACCESS_TOKEN_SCOPE"],
+        session_id=live_session_id(user),
     )
     get_user(client, expired)
     _, logout, revoked, invalid, expired_line = audit_lines()
@@ -106,3 +124,29 @@ def test_no_password_token_or_hash_in_the_log(client, db, user, caplog, audit_li
     for forbidden in (secret, secret + "x", PASSWORD, token, *token.split("."), *hashes):
         assert forbidden not in captured
     assert "$2b$" not in captured
+
+
+def test_account_events(client, user, mailbox, deliver, audit_lines):
+    """Each account event has its line; never a mailed token or a password."""
+    request_password_reset(client)
+    resend_verification(client, email="nobody@example.com")
+    deliver()
+    reset_token = token_in(mailbox.to(EMAIL)[0])
+    confirm_password_reset(client, reset_token, "a-new-password-1")
+    confirm_password_reset(client, reset_token, "a-new-password-2")
+    login = login_user(client, password="a-new-password-1").get_json()
+    other = login_user(client, password="a-new-password-1").get_json()
+    sid = jwt.decode(other["access_token"], options={"verify_signature": False})["sid"]
+    end_session(client, login["access_token"], sid)
+    lines = audit_lines()
+    assert lines[:4] == [
+        f"event=password_reset_requested email={EMAIL} ip=127.0.0.1",
+        "event=verification_requested email=nobody@example.com ip=127.0.0.1",
+        f"event=password_reset public_id={user.public_id} ip=127.0.0.1",
+        "event=account_token_rejected purpose=password_reset reason=unknown ip=127.0.0.1",
+    ]
+    assert (
+        lines[-1] == f"event=session_ended public_id={user.public_id} session={sid} ip=127.0.0.1"
+    )
+    text = "\n".join(lines)
+    assert reset_token not in text and "a-new-password" not in text

@@ -16,6 +16,7 @@ from tests.util import (
     assert_unauthorized,
     bearer,
     get_user,
+    live_session_id,
     login_user,
 )
 
@@ -44,6 +45,7 @@ def _claims(user, **changes):
         "jti": "0123456789abcdef",
         "iss": ISSUER,
         "aud": AUDIENCE,
+        "sid": live_session_id(user),
     }
     claims.update(changes)
     return {name: value for name, value in claims.items() if value is not None}
@@ -65,6 +67,7 @@ def test_get_user(app, client, user, time_machine):
         "admin": False,
         "registered_on": user.registered_on.isoformat(),
         "token_expires_in": "00:09:59",
+        "email_verified": False,
     }
     registered_on = datetime.fromisoformat(body["registered_on"])
     assert registered_on.utcoffset() == timedelta(0)
@@ -121,6 +124,7 @@ def test_get_user_token_encoded_with_negative_lifetime(app, client, user):
         lifetime=timedelta(seconds=-1),
         now=datetime.now(timezone.utc),
         scope=app.config["ACCESS_TOKEN_SCOPE"],
+        session_id=live_session_id(user),
     )
     assert_unauthorized(get_user(client, token), TOKEN_EXPIRED)
 
@@ -169,7 +173,7 @@ def test_get_user_forged_claims_are_otherwise_accepted(app, client, user):
     assert get_user(client, _sign(app, _claims(user))).status_code == 200
 
 
-@pytest.mark.parametrize("claim", ["sub", "admin", "iat", "exp", "jti", "iss", "aud"])
+@pytest.mark.parametrize("claim", ["sub", "admin", "iat", "exp", "jti", "iss", "aud", "sid"])
 def test_get_user_missing_claim(app, client, user, claim):
     token = _sign(app, _claims(user, **{claim: None}))
     assert_unauthorized(get_user(client, token), TOKEN_INVALID)

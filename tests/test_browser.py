@@ -2,7 +2,8 @@
 
 The README's walk-through, clicked as a person would: register with "Try it out",
 paste ``Bearer <token>`` into "Authorize", read the current user, log out, and see the
-revoked token refused. A second test proves that the page needs nothing from the
+revoked token refused; and a password reset, its token taken from the mail a real
+SMTP server caught. A second test proves that the page needs nothing from the
 internet: every request it makes goes to the app's own host.
 
 Needs Playwright for Python and Debian's Chromium at /usr/bin/chromium (no browser
@@ -18,6 +19,7 @@ import pytest
 
 from tests.support.paths import DOC
 from tests.support.servers import ROOT, GunicornServer
+from tests.support.smtp import MailCatcher, token_in
 from tests.util import ADMIN_EMAIL, EMAIL, PASSWORD, TOKEN_BLACKLISTED
 
 try:
@@ -224,3 +226,58 @@ def test_swagger_ui_loads_nothing_from_other_hosts(page, server):
     assert any(url.endswith("/swagger-ui.css") for url in assets), assets
     elsewhere = [r.url for r in requests if urlsplit(r.url).netloc != own_host]
     assert elsewhere == []
+
+
+@pytest.fixture
+def mailbox():
+    """Return a real SMTP server (aiosmtpd) the served API mails through."""
+    with MailCatcher() as catcher:
+        yield catcher
+
+
+@pytest.fixture
+def mailing_server(app, database, mailbox):
+    """Serve the API with gunicorn, mailing through ``mailbox`` (its background sender)."""
+    instance = GunicornServer(
+        database,
+        workers=1,
+        threads=4,
+        MAIL_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(mailbox.port),
+    ).start()
+    yield instance
+    instance.stop()
+    print("".join(instance.output))
+
+
+def test_a_password_reset_in_swagger_ui(browser, mailing_server, mailbox, user):
+    """Ask for a reset, take the token from the mail caught, confirm, log in with it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1600})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    new_password = "a-password-from-the-mail"
+    try:
+        page.goto(mailing_server.url + DOC)
+        reset = _operation(page, "post_request_password_reset", namespace="account")
+        reset.locator('tr[data-param-name="email"] input').fill(EMAIL)
+        assert _execute(reset, "202") == {
+            "status": "success",
+            "message": "If that address is registered, a reset link is on its way.",
+        }
+        (mail,) = mailbox.wait_for(EMAIL)
+        assert mailing_server.url.rsplit(":", 1)[0] in mail.get_content()  # the UI's link
+        confirm = _operation(page, "post_confirm_password_reset", namespace="account")
+        confirm.locator('tr[data-param-name="token"] input').fill(token_in(mail))
+        confirm.locator('tr[data-param-name="password"] input').fill(new_password)
+        body = _execute(confirm, "200")
+        assert body["message"] == "successfully reset password"
+        login = _operation(page, "post_login_user")
+        login.locator('tr[data-param-name="email"] input').fill(EMAIL)
+        login.locator('tr[data-param-name="password"] input').fill(new_password)
+        assert _execute(login, "200")["message"] == "successfully logged in"
+    except Exception:
+        page.screenshot(path=FAILURE_SCREENSHOT, full_page=True)
+        raise
+    finally:
+        context.close()

@@ -5,9 +5,17 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from flask_api_tutorial.models import BlacklistedToken, User, Widget
+from flask_api_tutorial import mail
+from flask_api_tutorial.models import BlacklistedToken, MailMessage, User, UserSession, Widget
 from flask_api_tutorial.util.datetime_util import utc_now
-from tests.util import TOKEN_BLACKLISTED, get_user, login_user, logout_user
+from tests.util import (
+    TOKEN_BLACKLISTED,
+    get_user,
+    login_user,
+    logout_user,
+    refresh_tokens,
+    request_password_reset,
+)
 
 pytestmark = [pytest.mark.database]
 
@@ -82,9 +90,7 @@ def test_purge_tokens(app, db, client, user):
 
     result = app.test_cli_runner().invoke(args=["purge-tokens"])
     assert result.exit_code == 0, result.output
-    assert result.output == (
-        "Deleted 2 expired revoked token(s) and 0 expired refresh token(s).\n"
-    )
+    assert result.output == _purged(revoked=2)
     remaining = db.session.scalars(db.select(BlacklistedToken.jti)).all()
     assert remaining == [jwt.decode(token, options={"verify_signature": False})["jti"]]
     # The revoked token that has not expired stays refused.
@@ -93,6 +99,42 @@ def test_purge_tokens(app, db, client, user):
     assert response.get_json() == {"message": TOKEN_BLACKLISTED}
 
     result = app.test_cli_runner().invoke(args=["purge-tokens"])
-    assert result.output == (
-        "Deleted 0 expired revoked token(s) and 0 expired refresh token(s).\n"
+    assert result.output == _purged()
+
+
+def _purged(revoked=0, refresh=0, mailed=0, outbox=0, sessions=0):
+    return (
+        f"Deleted {revoked} expired revoked token(s), {refresh} expired refresh token(s), "
+        f"{mailed} expired mailed token(s), {outbox} old outbox message(s), "
+        f"{sessions} ended session(s).\n"
     )
+
+
+def test_purge_tokens_removes_what_no_longer_decides_anything(app, db, client, user, time_machine):
+    """Expired mailed tokens, outbox rows done for a week, and logins whose tokens expired."""
+    time_machine.move_to(utc_now(), tick=False)
+    ended = login_user(client).get_json()
+    kept = login_user(client).get_json()
+    assert logout_user(client, ended["access_token"], ended["refresh_token"]).status_code == 200
+    request_password_reset(client)
+    request_password_reset(client, "nobody@example.com")
+    assert mail.deliver_due() == {"sent": 1, "dropped": 1}  # the console backend
+    request_password_reset(client)  # pending: never purged
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["purge-tokens"]).output == _purged()
+    # The access token of the ended login has expired: its revocation and session go.
+    time_machine.shift(app.config["ACCESS_TOKEN_LIFETIME"] + timedelta(seconds=1))
+    assert runner.invoke(args=["purge-tokens"]).output == _purged(revoked=1, sessions=1)
+    # The reset token (30 minutes) expires; the outbox keeps done messages 7 days.
+    time_machine.shift(timedelta(minutes=30))
+    assert runner.invoke(args=["purge-tokens"]).output == _purged(mailed=1)
+    time_machine.shift(timedelta(days=7))
+    result = runner.invoke(args=["purge-tokens"]).output
+    # A week on, refresh tokens (30 days) are still good, or at least still revoked.
+    assert result == _purged(outbox=2)
+    statuses = db.session.scalars(db.select(MailMessage.status)).all()
+    assert statuses == ["pending"]
+    assert refresh_tokens(client, kept["refresh_token"]).status_code == 200
+    sessions = db.session.scalars(db.select(UserSession.id)).all()
+    assert len(sessions) == 1

@@ -1,6 +1,7 @@
 """Configuration: FLASK_CONFIG, the environment overrides and production's refusals."""
 
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -53,7 +54,30 @@ ENV_VARS = [
     "RATELIMIT_REGISTER_ADDRESS",
     "TRUSTED_PROXY_COUNT",
     "CORS_ORIGINS",
+    "RATELIMIT_MAIL_ADDRESS",
+    "RATELIMIT_MAIL_ACCOUNT",
+    "MAIL_BACKEND",
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "MAIL_USE_TLS",
+    "MAIL_USE_SSL",
+    "MAIL_TLS_CA_FILE",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
+    "MAIL_TIMEOUT",
+    "MAIL_MAX_ATTEMPTS",
+    "MAIL_RETRY_SECONDS",
+    "MAIL_SEND_IN_BACKGROUND",
+    "MAIL_POLL_SECONDS",
+    "MAIL_OUTBOX_KEEP_DAYS",
+    "PASSWORD_RESET_EXPIRE_MINUTES",
+    "VERIFY_EMAIL_EXPIRE_HOURS",
+    "PASSWORD_RESET_URL",
+    "VERIFY_EMAIL_URL",
+    "REQUIRE_VERIFIED_EMAIL",
 ]
+MAIL_SERVER = "smtp.example.com"
 GUNICORN_VARS = [
     "GUNICORN_BIND",
     "WEB_CONCURRENCY",
@@ -72,6 +96,8 @@ def env(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
     monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
+    # Production mails through SMTP and will not start without a server to send to.
+    monkeypatch.setenv("MAIL_SERVER", MAIL_SERVER)
     return monkeypatch
 
 
@@ -297,7 +323,7 @@ def test_dotenv_file_is_loaded_by_run_py(tmp_path):
     (tmp_path / ".env").write_text(
         "FLASK_CONFIG=production\nSECRET_KEY=" + "d" * 40 + "\nTOKEN_EXPIRE_MINUTES=7\n"
         f"DATABASE_URL=sqlite:///{tmp_path / 'dotenv.db'}\n"
-        f"PUBLIC_BASE_URL={PUBLIC_BASE_URL}\n"
+        f"PUBLIC_BASE_URL={PUBLIC_BASE_URL}\nMAIL_SERVER={MAIL_SERVER}\n"
     )
     code = (
         "import runpy; app = runpy.run_path('run.py')['app']; "
@@ -380,3 +406,75 @@ def test_token_scope_defaults_follow_public_base_url(env):
     assert (access.issuer, access.audience) == (PUBLIC_BASE_URL, (f"{PUBLIC_BASE_URL}/api/v1",))
     assert refresh.audience == (f"{PUBLIC_BASE_URL}/api/v1/auth/refresh",)
     assert access.unscoped_before == refresh.unscoped_before == 1796558400.0
+
+
+# Mail
+
+
+@pytest.mark.parametrize(
+    ("name", "backend"),
+    [("development", "console"), ("testing", "console"), ("production", "smtp")],
+)
+def test_mail_backend_defaults(env, name, backend):
+    env.setenv("SECRET_KEY", GOOD_KEY)
+    config = create_app(name).config
+    assert config["MAIL_BACKEND"] == backend
+    assert config["MAIL_DEFAULT_SENDER"] == (
+        "no-reply@localhost" if name == "testing" else "no-reply@api.example.com"
+    )
+    assert config["PASSWORD_RESET_LIFETIME"] == timedelta(minutes=30)
+    assert config["VERIFY_EMAIL_LIFETIME"] == timedelta(hours=24)
+    assert config["REQUIRE_VERIFIED_EMAIL"] is False
+
+
+def test_production_refuses_to_start_without_a_mail_server(env):
+    env.setenv("SECRET_KEY", GOOD_KEY)
+    env.delenv("MAIL_SERVER")
+    with pytest.raises(ConfigError) as error:
+        create_app("production")
+    assert "MAIL_SERVER" in str(error.value) and "MAIL_BACKEND" in str(error.value)
+    env.setenv("MAIL_BACKEND", "disabled")
+    assert create_app("production").config["MAIL_BACKEND"] == "disabled"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"MAIL_BACKEND": "sendmail"}, "MAIL_BACKEND='sendmail' is not one of"),
+        (
+            {"MAIL_BACKEND": "disabled", "REQUIRE_VERIFIED_EMAIL": "true"},
+            "REQUIRE_VERIFIED_EMAIL=true needs mail",
+        ),
+        ({"MAIL_USE_TLS": "true", "MAIL_USE_SSL": "true"}, "exclude each other"),
+        ({"PASSWORD_RESET_URL": "https://app.example.com/reset"}, "with {token} in it"),
+        ({"VERIFY_EMAIL_URL": "javascript:alert(1)//{token}"}, "with {token} in it"),
+        ({"MAIL_PORT": "0"}, "MAIL_PORT=0 must be at least 1"),
+        ({"PASSWORD_RESET_EXPIRE_MINUTES": "0"}, "must be at least 1"),
+    ],
+    ids=["backend", "verified without mail", "tls and ssl", "no token", "scheme", "port", "life"],
+)
+def test_mail_settings_are_checked_at_start(env, settings, message):
+    for name, value in settings.items():
+        env.setenv(name, value)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        create_app("development")
+
+
+def test_mail_settings_from_the_environment(env):
+    env.setenv("MAIL_BACKEND", "smtp")
+    env.setenv("MAIL_PORT", "587")
+    env.setenv("MAIL_USE_TLS", "yes")
+    env.setenv("MAIL_DEFAULT_SENDER", "Accounts <accounts@example.com>")
+    env.setenv("PASSWORD_RESET_EXPIRE_MINUTES", "10")
+    env.setenv("PASSWORD_RESET_URL", "https://app.example.com/reset?token={token}")
+    env.setenv("REQUIRE_VERIFIED_EMAIL", "true")
+    config = create_app("development").config
+    assert (config["MAIL_BACKEND"], config["MAIL_SERVER"], config["MAIL_PORT"]) == (
+        "smtp",
+        MAIL_SERVER,
+        587,
+    )
+    assert config["MAIL_USE_TLS"] is True
+    assert config["MAIL_DEFAULT_SENDER"] == "Accounts <accounts@example.com>"
+    assert config["PASSWORD_RESET_LIFETIME"] == timedelta(minutes=10)
+    assert config["REQUIRE_VERIFIED_EMAIL"] is True

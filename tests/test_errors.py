@@ -165,6 +165,7 @@ def _signed_token(app):
         timedelta(minutes=5),
         utc_now(),
         scope=app.config["ACCESS_TOKEN_SCOPE"],
+        session_id="some-session-id",
     )
 
 
@@ -193,7 +194,7 @@ def test_operational_error_mid_request_is_503(client, user, monkeypatch):
     def lost(*args, **kwargs):
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(business, "_create_auth_successful_response", lost)
+    monkeypatch.setattr(business, "create_auth_successful_response", lost)
     response = login_user(client)
     assert response.status_code == 503
     assert response.get_json() == DB_DOWN

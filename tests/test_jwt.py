@@ -35,6 +35,7 @@ from tests.util import (
     assert_unauthorized,
     bearer,
     get_user,
+    live_session_id,
     login_user,
     path_for,
     refresh_tokens,
@@ -44,12 +45,12 @@ KEY = "unit-test-key-that-is-long-enough-for-hs256"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def test_claims_are_the_five_the_token_version_issuer_and_audience(client, user):
+def test_claims_are_the_five_the_token_version_issuer_audience_and_session(client, user):
     token = login_user(client).get_json()["access_token"]
     header = jwt.get_unverified_header(token)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert header["alg"] == "HS256"
-    assert set(claims) == {"sub", "admin", "iat", "exp", "jti", "ver", "iss", "aud"}
+    assert set(claims) == {"sub", "admin", "iat", "exp", "jti", "ver", "iss", "aud", "sid"}
     assert (claims["iss"], claims["aud"]) == (ISSUER, AUDIENCE)
     assert claims["ver"] == 0
     assert claims["sub"] == user.public_id
@@ -139,6 +140,7 @@ def _access_claims(user, **changes):
         "ver": 0,
         "iss": ISSUER,
         "aud": AUDIENCE,
+        "sid": live_session_id(user),
         **changes,
     }
     return {name: value for name, value in claims.items() if value is not None}
@@ -289,3 +291,52 @@ def test_without_the_setting_no_token_from_before_the_upgrade_works(app, client,
         datetime.now(timezone.utc),
     )
     assert_unauthorized(get_user(client, old), TOKEN_INVALID)
+
+
+@pytest.mark.parametrize(
+    ("claims", "issued", "works"),
+    [
+        ({"iss": ISSUER, "aud": AUDIENCE}, UPGRADE - timedelta(minutes=1), True),
+        ({"iss": ISSUER, "aud": AUDIENCE}, UPGRADE, False),
+        ({}, UPGRADE - timedelta(minutes=1), True),
+        ({"iss": ISSUER}, UPGRADE - timedelta(minutes=1), False),
+        ({"aud": AUDIENCE}, UPGRADE - timedelta(minutes=1), False),
+        ({"iss": "https://other.example.com", "aud": AUDIENCE}, UPGRADE - timedelta(1), False),
+        ({"iss": ISSUER, "aud": "https://other.example.com"}, UPGRADE - timedelta(1), False),
+    ],
+    ids=[
+        "iss and aud, before",
+        "iss and aud, at the upgrade",
+        "neither, before",
+        "iss alone",
+        "aud alone",
+        "another issuer",
+        "another audience",
+    ],
+)
+def test_tokens_without_a_session_from_before_the_upgrade(
+    upgraded_app, time_machine, claims, issued, works
+):
+    """Without sid: as each earlier version issued them (with or without iss and aud)."""
+    user = add_user()
+    now = int(issued.timestamp())
+    token = _signed(
+        upgraded_app,
+        {
+            "sub": user.public_id,
+            "admin": False,
+            "iat": now,
+            "exp": now + 600,
+            "jti": uuid.uuid4().hex,
+            "ver": 0,
+            **claims,
+        },
+    )
+    time_machine.move_to(issued + timedelta(minutes=1), tick=False)
+    response = upgraded_app.test_client().get(
+        path_for(upgraded_app, "api.auth_user"), headers=bearer(token)
+    )
+    if works:
+        assert response.status_code == 200, response.get_json()
+    else:
+        assert_unauthorized(response, TOKEN_INVALID)

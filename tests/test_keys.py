@@ -52,6 +52,8 @@ from tests.util import (
 
 SECRET = "current-secret-key-of-the-key-tests-0123456789"
 PUBLIC_BASE_URL = "https://api.example.com"
+# Production mails through SMTP and will not start without a server to send to.
+MAIL_SERVER = "smtp.example.com"
 OLD_SECRET = "previous-secret-key-of-the-key-tests-0123456789"
 STRANGER_SECRET = "a-secret-this-server-never-had-0123456789abcdef"
 JWKS = "/.well-known/jwks.json"
@@ -232,10 +234,11 @@ def _forge(header, claims, sign):
     return f"{signing_input}.{_b64(sign(signing_input.encode()))}"
 
 
-def _claims(public_id):
+def _claims(server):
+    """Return the claims of a token of ``server``'s user, in the login of its access token."""
     now = int(time.time())
     return {
-        "sub": public_id,
+        "sub": server.public_id,
         "admin": False,
         "iat": now,
         "exp": now + 300,
@@ -243,6 +246,7 @@ def _claims(public_id):
         "ver": 0,
         "iss": ISSUER,
         "aud": AUDIENCE,
+        "sid": _unverified(server.access)["sid"],
     }
 
 
@@ -345,7 +349,7 @@ def _token(server, sign=None, **header):
     """
     fields = {"alg": server.algorithm, "kid": server.kid, **header}
     fields = {name: value for name, value in fields.items() if value is not DROP}
-    return _forge(fields, _claims(server.public_id), sign or server.sign)
+    return _forge(fields, _claims(server), sign or server.sign)
 
 
 @pytest.fixture(params=["HS256", "EdDSA", "RS256"])
@@ -555,7 +559,7 @@ def test_an_access_token_is_not_a_refresh_token(server):
 def test_tokens_without_kid_from_before_the_upgrade(make_app, keys, secret, accepted):
     """HS256: a token issued before tokens named their key is checked with each secret."""
     server = _server(make_app, keys, "HS256", SECRET_KEY_FALLBACKS=[OLD_SECRET])
-    token = jwt.encode(_claims(server.public_id), secret, algorithm="HS256")
+    token = jwt.encode(_claims(server), secret, algorithm="HS256")
     assert "kid" not in jwt.get_unverified_header(token)
     if accepted:
         assert _get_user(server.app, token).status_code == 200
@@ -578,7 +582,7 @@ def test_secret_tokens_after_a_switch_to_eddsa(
         JWT_ACCEPT_SECRET_KEY=accept_secret_key,
     )
     headers = {"kid": secret_kid(secret)} if with_kid else None
-    token = jwt.encode(_claims(server.public_id), secret, algorithm="HS256", headers=headers)
+    token = jwt.encode(_claims(server), secret, algorithm="HS256", headers=headers)
     if accept_secret_key:
         assert _get_user(server.app, token).status_code == 200
     else:
@@ -964,6 +968,7 @@ def test_check_environment_refuses_bad_key_settings(keys, settings, fragments):
     environ = {
         "FLASK_CONFIG": "production",
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "MAIL_SERVER": MAIL_SERVER,
         "SECRET_KEY": SECRET,
         **_filled(settings, keys),
     }
@@ -1016,12 +1021,14 @@ def test_production_refuses_a_weak_fallback(tmp_path, fallbacks, message):
         "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
         "SECRET_KEY": SECRET,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "MAIL_SERVER": MAIL_SERVER,
     }
     with pytest.raises(ConfigError, match=message) as error:
         create_app("production", {**settings, "SECRET_KEY_FALLBACKS": fallbacks})
     environ = {
         "FLASK_CONFIG": "production",
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "MAIL_SERVER": MAIL_SERVER,
         "SECRET_KEY": SECRET,
         "SECRET_KEY_FALLBACKS": " , ".join(fallbacks),
     }
@@ -1040,6 +1047,7 @@ def test_production_accepts_strong_fallbacks(tmp_path):
         {
             "SQLALCHEMY_DATABASE_URI": NO_DATABASE,
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            "MAIL_SERVER": MAIL_SERVER,
             "SECRET_KEY": SECRET,
             "SECRET_KEY_FALLBACKS": [OLD_SECRET, STRANGER_SECRET],
         },
@@ -1050,6 +1058,7 @@ def test_production_accepts_strong_fallbacks(tmp_path):
         {
             "FLASK_CONFIG": "production",
             "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            "MAIL_SERVER": MAIL_SERVER,
             "SECRET_KEY": SECRET,
             "SECRET_KEY_FALLBACKS": f" {OLD_SECRET}, {STRANGER_SECRET} ,",
         }
@@ -1071,6 +1080,7 @@ def test_a_missing_key_file_stops_flask(keys, tmp_path):
         **os.environ,
         "FLASK_CONFIG": "production",
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "MAIL_SERVER": MAIL_SERVER,
         "SECRET_KEY": SECRET,
         "DATABASE_URL": NO_DATABASE,
         **_filled(MISSING_KEY, keys),
@@ -1126,6 +1136,7 @@ def test_keys_generate_on_a_fresh_setup(tmp_path):
         "FLASK_APP": str(ROOT / "run.py"),
         "FLASK_CONFIG": "production",
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "MAIL_SERVER": MAIL_SERVER,
         "SECRET_KEY": SECRET,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
         "JWT_ALGORITHM": "EdDSA",
@@ -1216,7 +1227,12 @@ def _list_keys(**environ):
     result = CliRunner().invoke(
         keys_cli,
         ["list"],
-        env={"FLASK_CONFIG": "production", "PUBLIC_BASE_URL": PUBLIC_BASE_URL, **environ},
+        env={
+            "FLASK_CONFIG": "production",
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            "MAIL_SERVER": MAIL_SERVER,
+            **environ,
+        },
     )
     rows = {tuple(line.split()[:4]) for line in result.stdout.splitlines()}
     return result, rows
@@ -1255,7 +1271,7 @@ def test_keys_list_names_issuer_and_audiences():
     assert "access   audience https://api.example.com/api/v1, https://reports.example.com" in lines
     assert f"refresh  audience {PUBLIC_BASE_URL}/api/v1/auth/refresh" in lines
     assert (
-        "access   tokens without iss and aud: accepted if issued before "
+        "access   tokens without iss, aud or sid: accepted if issued before "
         "2026-12-06T12:00:00+00:00" in lines
     )
 

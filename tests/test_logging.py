@@ -303,7 +303,8 @@ def test_text_audit_line_ends_with_the_response_id(client, user, log_lines):
     (line,) = _audit_text_lines(log_lines())
     assert re.fullmatch(
         f"{TEXT_TIME} audit event=login email={re.escape(EMAIL)} "
-        rf"public_id={user.public_id} ip=127\.0\.0\.1 request_id={request_id}",
+        rf"public_id={user.public_id} session=[0-9a-f-]{{36}} ip=127\.0\.0\.1 "
+        f"request_id={request_id}",
         line,
     ), line
 

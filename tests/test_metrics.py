@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 import requests
 from prometheus_client import (
@@ -29,13 +30,14 @@ from prometheus_client import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from flask_api_tutorial import create_app
+from flask_api_tutorial import create_app, mail
 from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
 from flask_api_tutorial.models import User
 from flask_api_tutorial.util.datetime_util import utc_now
 from tests.support.paths import API, AUTH_LOGIN, AUTH_LOGOUT, AUTH_REGISTER, AUTH_USER
 from tests.support.servers import GunicornServer
+from tests.support.smtp import token_in
 from tests.support.tcp_proxy import free_port
 from tests.util import (
     EMAIL,
@@ -43,12 +45,17 @@ from tests.util import (
     add_user,
     bearer,
     change_password,
+    confirm_password_reset,
+    end_session,
     get_user,
     login_user,
     logout_all,
     logout_user,
     refresh_tokens,
     register_user,
+    request_password_reset,
+    resend_verification,
+    verify_email,
 )
 
 METRICS = "/metrics"
@@ -199,6 +206,62 @@ def test_each_auth_event_adds_one_to_its_series(app, client, db):
     db.session.delete(gone)
     db.session.commit()
     _assert_counted(client, lambda: get_user(client, token), 401, _rejections("unknown_user"))
+
+
+def test_each_account_event_adds_one_to_its_series(app, client, db, user, mailbox):
+    _assert_counted(
+        client,
+        lambda: request_password_reset(client),
+        202,
+        _key("auth_mails_requested_total", kind="password_reset"),
+    )
+    _assert_counted(
+        client,
+        lambda: resend_verification(client, email=EMAIL),
+        202,
+        _key("auth_mails_requested_total", kind="verify_email"),
+    )
+    request_password_reset(client, "nobody@example.com")
+    outcomes, changed = _changes(mail.deliver_due, prefix="mail_")
+    assert outcomes == {"sent": 2, "dropped": 1}
+    assert changed == {
+        _key("mail_messages_total", kind="password_reset", result="sent"): 1,
+        _key("mail_messages_total", kind="password_reset", result="dropped"): 1,
+        _key("mail_messages_total", kind="verify_email", result="sent"): 1,
+    }
+    reset, verification = (token_in(message) for message in mailbox.to(EMAIL))
+    _assert_counted(
+        client,
+        lambda: verify_email(client, verification),
+        200,
+        _key("auth_email_verifications_total"),
+    )
+    _assert_counted(
+        client,
+        lambda: confirm_password_reset(client, reset, "a-new-password-1"),
+        200,
+        _key("auth_password_resets_total"),
+    )
+    _assert_counted(
+        client,
+        lambda: confirm_password_reset(client, reset, "a-new-password-2"),
+        400,
+        _key("auth_account_token_rejections_total", purpose="password_reset", reason="unknown"),
+    )
+    access, _ = _login(client, password="a-new-password-1")
+    other, _ = _login(client, password="a-new-password-1")
+    sid = jwt.decode(other, options={"verify_signature": False})["sid"]
+    _assert_counted(
+        client, lambda: end_session(client, access, sid), 204, _key("auth_sessions_ended_total")
+    )
+    app.config["REQUIRE_VERIFIED_EMAIL"] = True
+    add_user(email="unverified@example.com")
+    _assert_counted(
+        client,
+        lambda: login_user(client, email="unverified@example.com"),
+        403,
+        _logins("unverified"),
+    )
 
 
 def test_rate_limit_hit_is_counted_by_endpoint_and_limit(make_app):
@@ -558,8 +621,9 @@ def test_prometheus_sees_every_worker_and_the_counts_survive_a_restart(served_da
             'sum(auth_token_rejections_total{reason="invalid"})': 4 * rounds,
             'sum(auth_token_rejections_total{reason="revoked"})': 2 * rounds,
             f'sum(http_requests_total{{route="{AUTH_LOGIN}",status="401"}})': 6 * rounds,
-            # One series per result, whichever workers counted it.
-            "count(auth_logins_total)": 4,
+            # One series per result (success, unknown_email, wrong_password,
+            # password_changed, unverified), whichever workers counted it.
+            "count(auth_logins_total)": 5,
         }
         prometheus.wait_for(expected)
 

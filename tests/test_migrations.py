@@ -180,3 +180,42 @@ def test_upgrade_normalises_stored_emails(empty_app):
     }
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DELETE FROM site_user")
+
+
+def test_accounts_revision_upgrades_existing_users_and_downgrades_cleanly(empty_app):
+    """Users from before it are unverified, at password version 0; down again, they stay."""
+    upgrade(revision="634719df3ec3")
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO site_user (email, password_hash, registered_on, admin, public_id, "
+            "token_version) VALUES ('old@example.com', 'x', '2026-01-01 00:00:00', false, "
+            "'old-public-id', 0)"
+        )
+    upgrade(revision="2d359d507b00")
+    with db.engine.connect() as connection:
+        row = connection.exec_driver_sql(
+            "SELECT password_version, email_verified FROM site_user"
+        ).one()
+    assert (row[0], bool(row[1])) == (0, False)
+    new_tables = {"user_session", "account_token", "mail_outbox"}
+    assert new_tables <= set(inspect(db.engine).get_table_names())
+    foreign_keys = {
+        table: {(fk["referred_table"], fk["options"].get("ondelete")) for fk in keys}
+        for table in new_tables
+        for keys in [inspect(db.engine).get_foreign_keys(table)]
+    }
+    assert foreign_keys == {
+        "user_session": {("site_user", "CASCADE")},
+        "account_token": {("site_user", "CASCADE")},
+        "mail_outbox": {("account_token", "SET NULL")},
+    }
+    downgrade(revision="634719df3ec3")
+    inspector = inspect(db.engine)
+    assert not new_tables & set(inspector.get_table_names())
+    columns = {column["name"] for column in inspector.get_columns("site_user")}
+    assert not {"password_version", "email_verified"} & columns
+    with db.engine.begin() as connection:
+        assert connection.exec_driver_sql("SELECT email FROM site_user").scalar() == (
+            "old@example.com"
+        )
+        connection.exec_driver_sql("DELETE FROM site_user")

@@ -7,16 +7,23 @@ in most rounds (see the note of each test).
 
 import uuid
 from collections import Counter
+from datetime import timedelta
 from functools import partial
 
 import pytest
 import requests
 
 from tests.conftest import TEST_DATABASE_URL
-from tests.support.paths import AUTH_LOGIN, AUTH_LOGOUT, AUTH_PASSWORD, AUTH_REFRESH
+from tests.support.paths import (
+    AUTH_LOGIN,
+    AUTH_LOGOUT,
+    AUTH_PASSWORD,
+    AUTH_PASSWORD_RESET_CONFIRM,
+    AUTH_REFRESH,
+)
 from tests.support.races import assert_one_logout, assert_refresh_refused, release_together
 from tests.support.servers import GunicornServer
-from tests.util import EMAIL, LOGIN_FAILED, PASSWORD, TOKEN_BLACKLISTED
+from tests.util import ACCOUNT_TOKEN_INVALID, EMAIL, LOGIN_FAILED, PASSWORD, TOKEN_BLACKLISTED
 
 pytestmark = [pytest.mark.postgres, pytest.mark.served]
 
@@ -107,6 +114,37 @@ def test_two_password_changes_from_one_current_password(server, user):
         assert _post(server, AUTH_LOGIN, {**login, "password": lost}).status_code == 401
         assert _post(server, AUTH_LOGIN, {**login, "password": current}).status_code == 401
         current = acknowledged
+
+
+def test_concurrent_confirms_of_one_reset_token_one_wins(server, app, db, user):
+    """Six confirms of one mailed token at once, for ten rounds: exactly one sets its password.
+
+    The token is issued here, as the sender would (the server only compares hashes).
+    """
+    from flask_api_tutorial.models import AccountToken
+    from flask_api_tutorial.models.account_token import PASSWORD_RESET
+
+    key = app.config["MAIL_TOKEN_KEYS"][0]
+    for round_ in range(10):
+        db.session.expire_all()
+        row = AccountToken.issue(user, PASSWORD_RESET, timedelta(minutes=30), key)
+        db.session.commit()
+        token = row.plaintext([key])
+        passwords = [f"round-{round_}-password-{n}" for n in range(6)]
+        sends = [
+            partial(_post, server, AUTH_PASSWORD_RESET_CONFIRM, {"token": token, "password": p})
+            for p in passwords
+        ]
+        responses = release_together(sends)
+        statuses = [r.status_code for r in responses]
+        assert sorted(statuses) == [200] + [400] * 5, [r.text for r in responses]
+        for response in responses:
+            if response.status_code == 400:
+                assert response.json() == ACCOUNT_TOKEN_INVALID
+        winner = passwords[statuses.index(200)]
+        for password in passwords:
+            expected = 200 if password == winner else 401
+            assert _login_response(server, password).status_code == expected
 
 
 def test_refresh_storms_in_one_family_never_deadlock(server, user):

@@ -245,3 +245,47 @@ def test_counts_lost_after_the_answer_give_503_with_every_header(make_app, monke
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Cache-Control"] == "no-store"
     assert "WWW-Authenticate" not in response.headers
+
+
+# Mails asked for: per address mailed to (registered or not), per client address.
+
+
+def _mail_request(client, endpoint, email, address="127.0.0.2"):
+    return client.post(
+        path_for(client.application, endpoint),
+        json={"email": email},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_mails_are_limited_per_address_mailed_with_one_answer_for_any(make_app):
+    app = make_app(RATELIMIT_MAIL_ACCOUNT="2 per minute", RATELIMIT_MAIL_ADDRESS="100 per minute")
+    with app.app_context():
+        add_user()
+    client = app.test_client()
+    answers = {}
+    for email in (EMAIL, "nobody@example.com", "  NoBody@Example.COM "):
+        sends = [
+            _mail_request(client, "api.auth_password_reset", email),
+            _mail_request(client, "api.auth_verify_email_resend", email),
+            _mail_request(client, "api.auth_password_reset", email),
+        ]
+        answers[email] = [(r.status_code, r.get_json()) for r in sends]
+        _assert_limited(sends[-1], ADDRESS_LIMITED)
+    # The same answers for a registered address and an unknown one; spellings of one
+    # address share their count.
+    assert answers[EMAIL] == answers["nobody@example.com"]
+    assert [status for status, _ in answers["  NoBody@Example.COM "]] == [429, 429, 429]
+    assert _mail_request(client, "api.auth_password_reset", "other@example.com").status_code == 202
+
+
+def test_mails_are_limited_per_client_address(make_app):
+    client = make_app(RATELIMIT_MAIL_ADDRESS="3 per minute").test_client()
+    for number in range(3):
+        email = f"someone{number}@example.com"
+        assert _mail_request(client, "api.auth_password_reset", email).status_code == 202
+    _assert_limited(
+        _mail_request(client, "api.auth_verify_email_resend", "else@example.com"), ADDRESS_LIMITED
+    )
+    other = _mail_request(client, "api.auth_password_reset", "else@example.com", "127.0.0.3")
+    assert other.status_code == 202

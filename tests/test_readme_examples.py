@@ -3,6 +3,10 @@
 An example is a ```sh block that talks to the `make run` server (127.0.0.1:5000 or
 :5000). The block after it, if any, is what it shows: an ```http block (status line,
 headers, JSON body; "…" stands for any value) or a ```text block (exact output).
+
+The server mails through SMTP to a real server in this process (aiosmtpd); where the
+README has the reader paste a mailed token ('<token of the latest mail to ADDRESS>'), the
+script reads it from what that server received.
 """
 
 import json
@@ -16,6 +20,7 @@ import pytest
 
 from tests.support.paths import API
 from tests.support.servers import ROOT, GunicornServer
+from tests.support.smtp import MailCatcher
 
 pytestmark = [pytest.mark.served]
 
@@ -41,7 +46,20 @@ def readme_examples():
 
 def test_the_readme_has_examples_for_every_endpoint():
     commands = "\n".join(command for command, _, _ in readme_examples())
-    for path in ("register", "login", "user", "logout", "refresh", "logout-all", "password"):
+    for path in (
+        "register",
+        "login",
+        "user",
+        "logout",
+        "refresh",
+        "logout-all",
+        "password",
+        "password-reset",
+        "password-reset/confirm",
+        "verify-email",
+        "verify-email/resend",
+        "sessions",
+    ):
         assert re.search(rf"curl [^\n]*\S*{API}/auth/{path}\b", commands), f"curl {path}"
         assert re.search(rf"http [^\n]*:5000{API}/auth/{path}\b", commands), f"httpie {path}"
     for method in ("POST", "GET", "PUT", "DELETE"):
@@ -76,11 +94,58 @@ def _add_admin_as_the_readme_does(database_url):
     assert f"Successfully added new admin user: {email}" in result.stdout
 
 
+# Where the README has the reader paste the token of the latest mail to an address.
+MAILED_TOKEN = re.compile(r"'<token of the latest mail to (\S+)>'")
+# Prints the token of the latest mail to an address (a newer token voids the older),
+# once the server's outbox holds nothing more for it: every mail asked for so far
+# has reached the folder the test's SMTP server writes.
+MAIL_TOKEN_SCRIPT = """
+import sys, time
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+import sqlalchemy
+
+folder, address, database_url = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+engine = sqlalchemy.create_engine(database_url)
+waiting = sqlalchemy.text(
+    "SELECT count(*) FROM mail_outbox WHERE recipient = :address "
+    "AND status IN ('pending', 'sending')"
+)
+deadline = time.monotonic() + 20
+while True:
+    with engine.connect() as connection:
+        if connection.execute(waiting, {"address": address}).scalar() == 0:
+            break
+    if time.monotonic() > deadline:
+        sys.exit(f"mail to {address} still waiting in the outbox after 20 s")
+    time.sleep(0.1)
+for path in sorted(folder.glob("*.eml"), reverse=True):
+    mail = message_from_bytes(path.read_bytes(), policy=default)
+    lines = [line for line in mail.get_content().splitlines() if line.startswith("    ")]
+    if mail["To"] == address and lines:
+        print(lines[0].strip())
+        sys.exit(0)
+sys.exit(f"no mail with a token to {address}")
+"""
+
+
 @pytest.fixture
-def live_server(served_database):
+def mail_folder(tmp_path):
+    """Return a folder where a real SMTP server writes each mail it receives."""
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    with MailCatcher(folder=folder) as catcher:
+        yield catcher
+
+
+@pytest.fixture
+def live_server(served_database, mail_folder):
     """Serve the development configuration, as `make run` does, on a free port.
 
-    The README's administrator is added first, with the README's command.
+    The README's administrator is added first, with the README's command. Mail goes
+    to ``mail_folder``'s SMTP server, sent by the server's own background sender.
     """
     _add_admin_as_the_readme_does(served_database)
     server = GunicornServer(
@@ -89,12 +154,16 @@ def live_server(served_database):
         threads=4,
         FLASK_CONFIG="development",
         RATELIMIT_ENABLED="true",
+        MAIL_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(mail_folder.port),
+        MAIL_POLL_SECONDS="1",
     ).start()
     yield server
     server.stop()
 
 
-def test_readme_examples_run_as_shown(live_server, tmp_path):
+def test_readme_examples_run_as_shown(live_server, mail_folder, tmp_path):
     if shutil.which("curl") is None:
         pytest.fail("curl is needed to run the README's examples")
     # httpie prints status line, headers and body in a terminal; the same here.
@@ -110,12 +179,15 @@ def test_readme_examples_run_as_shown(live_server, tmp_path):
         "HOME": str(tmp_path),
     }
     port = str(live_server.port)
-    script = []
+    (tmp_path / "mail_token.py").write_text(MAIL_TOKEN_SCRIPT)
+    helper = f"python3 {tmp_path / 'mail_token.py'} {mail_folder.folder}"
+    script = [f'mail_token() {{ {helper} "$1" {live_server.env["DATABASE_URL"]}; }}']
     examples = readme_examples()
     assert len(examples) >= 20
     for number, (command, _, _) in enumerate(examples):
         command = command.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
         command = re.sub(r"(?<![\d.]):5000\b", f":{port}", command)
+        command = MAILED_TOKEN.sub(r'"$(mail_token \1)"', command)
         script.append(f"echo '@@example {number}'\n{command}")
     result = subprocess.run(
         ["bash", "-c", "\n".join(script)],

@@ -3,7 +3,7 @@
 from flask import url_for
 
 from flask_api_tutorial import db
-from flask_api_tutorial.models import User
+from flask_api_tutorial.models import User, UserSession
 
 EMAIL = "new_user@email.com"
 ADMIN_EMAIL = "admin_user@email.com"
@@ -30,6 +30,13 @@ def add_user(email=EMAIL, password=PASSWORD, admin=False):
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def live_session_id(user):
+    """Start a login of ``user`` (committed) and return its id: a hand-built token's sid."""
+    session = UserSession.start(user)
+    db.session.commit()
+    return session.id
 
 
 def path_for(app, endpoint, **values):
@@ -138,3 +145,55 @@ def assert_unauthorized(response, message=None):
     else:
         assert response.get_json() == {"message": message}
         assert response.headers["WWW-Authenticate"] == challenge(message)
+
+
+# Accounts that recover: mailed tokens and sessions.
+RESET_REQUESTED = {
+    "status": "success",
+    "message": "If that address is registered, a reset link is on its way.",
+}
+VERIFICATION_REQUESTED = {
+    "status": "success",
+    "message": "If that address needs verifying, a link is on its way.",
+}
+ACCOUNT_TOKEN_INVALID = {"status": "fail", "message": "Invalid or expired token."}
+MAIL_DISABLED = {"message": "Mail is not configured on this server."}
+SESSION_NOT_FOUND = {"message": "session not found"}
+EMAIL_NOT_VERIFIED = {"status": "fail", "message": "email address not verified"}
+
+
+def request_password_reset(client, email=EMAIL, **kwargs):
+    """POST /auth/password-reset."""
+    return client.post(url_for("api.auth_password_reset"), json={"email": email}, **kwargs)
+
+
+def confirm_password_reset(client, token, password, as_json=True):
+    """POST /auth/password-reset/confirm (JSON or a form)."""
+    return client.post(
+        url_for("api.auth_password_reset_confirm"),
+        **_as({"token": token, "password": password}, as_json),
+    )
+
+
+def verify_email(client, token):
+    """POST /auth/verify-email."""
+    return client.post(url_for("api.auth_verify_email"), json={"token": token})
+
+
+def resend_verification(client, access_token=None, email=None):
+    """POST /auth/verify-email/resend with a bearer token, or an email body, or both."""
+    headers = bearer(access_token) if access_token else {}
+    body = {"json": {"email": email}} if email is not None else {}
+    return client.post(url_for("api.auth_verify_email_resend"), headers=headers, **body)
+
+
+def list_sessions(client, access_token):
+    """GET /auth/sessions."""
+    return client.get(url_for("api.auth_sessions"), headers=bearer(access_token))
+
+
+def end_session(client, access_token, session_id):
+    """DELETE /auth/sessions/<session_id>."""
+    return client.delete(
+        url_for("api.auth_session", session_id=session_id), headers=bearer(access_token)
+    )

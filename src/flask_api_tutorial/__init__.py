@@ -61,6 +61,7 @@ def create_app(config_name=None, test_config=None):
         config,
         database,
         hardening,
+        mail,
         metrics,
         models,
     )
@@ -77,5 +78,6 @@ def create_app(config_name=None, test_config=None):
     api.init_app(app)
     audit.init_app(app)
     ratelimits.init_app(app)
+    mail.init_app(app)
     cli.init_app(app)
     return app

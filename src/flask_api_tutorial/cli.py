@@ -1,16 +1,26 @@
 """Flask commands: add-user, purge-tokens, keys, and what `flask shell` starts with."""
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import click
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from flask_api_tutorial import db
+from flask_api_tutorial import db, mail
 from flask_api_tutorial.api.auth.dto import email as email_type
 from flask_api_tutorial.api.auth.dto import new_password
 from flask_api_tutorial.config import ConfigError, check_environment
-from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User, Widget
+from flask_api_tutorial.models import (
+    AccountToken,
+    BlacklistedToken,
+    MailMessage,
+    RefreshToken,
+    User,
+    UserSession,
+    Widget,
+)
+from flask_api_tutorial.models import mail_message as outbox
 from flask_api_tutorial.util import key_util
 from flask_api_tutorial.util.datetime_util import utc_now
 
@@ -43,20 +53,52 @@ def add_user(email, admin, password):
 
 @click.command("purge-tokens")
 def purge_tokens():
-    """Delete rows of revoked and refresh tokens that have expired anyway; print how many.
+    """Delete rows that no longer decide anything; print how many.
 
-    One DELETE statement per table: safe to run from cron while the API serves,
-    since an expired token is refused before its revocation is even looked up.
+    Revoked and refresh tokens that have expired anyway, mailed tokens past their
+    expiry, outbox messages done for MAIL_OUTBOX_KEEP_DAYS, and logins whose every
+    token has expired. One DELETE statement per table: safe to run from cron while
+    the API serves, since an expired token is refused before its revocation (or its
+    login) is even looked up.
     """
+    config = current_app.config
     now = utc_now()
-    revoked = db.session.execute(
-        db.delete(BlacklistedToken).where(BlacklistedToken.expires_at < now)
-    )
-    refresh = db.session.execute(db.delete(RefreshToken).where(RefreshToken.expires_at < now))
+    # Access tokens live on after their login ends: its row stays while they can.
+    session_gone = now - max(config["ACCESS_TOKEN_LIFETIME"], config["REFRESH_TOKEN_LIFETIME"])
+    statements = {
+        "expired revoked token(s)": db.delete(BlacklistedToken).where(
+            BlacklistedToken.expires_at < now
+        ),
+        "expired refresh token(s)": db.delete(RefreshToken).where(RefreshToken.expires_at < now),
+        "expired mailed token(s)": db.delete(AccountToken).where(AccountToken.expires_at < now),
+        "old outbox message(s)": db.delete(MailMessage).where(
+            MailMessage.status.in_(outbox.DONE),
+            MailMessage.created_at < now - timedelta(days=config["MAIL_OUTBOX_KEEP_DAYS"]),
+        ),
+        "ended session(s)": db.delete(UserSession).where(
+            db.or_(
+                UserSession.ended_at < now - config["ACCESS_TOKEN_LIFETIME"],
+                UserSession.last_used_at < session_gone,
+            )
+        ),
+    }
+    counts = {name: db.session.execute(query).rowcount for name, query in statements.items()}
     db.session.commit()
+    click.echo("Deleted " + ", ".join(f"{count} {name}" for name, count in counts.items()) + ".")
+
+
+@click.command("send-mail")
+def send_mail():
+    """Send every outbox message that is due, once, and print what became of them.
+
+    For cron, or by hand: safe beside the API's own senders (each message is
+    claimed by one sender).
+    """
+    outcomes = mail.deliver_due()
     click.echo(
-        f"Deleted {revoked.rowcount} expired revoked token(s) "
-        f"and {refresh.rowcount} expired refresh token(s)."
+        "Mail: "
+        + (", ".join(f"{count} {outcome}" for outcome, count in outcomes.items()) or "nothing due")
+        + "."
     )
 
 
@@ -119,7 +161,8 @@ def list_keys():
         click.echo(f"{kind:<8} audience {', '.join(scope.audience)}")
         if scope.unscoped_before is not None:
             before = datetime.fromtimestamp(scope.unscoped_before, timezone.utc).isoformat()
-            click.echo(f"{kind:<8} tokens without iss and aud: accepted if issued before {before}")
+            missing = "iss, aud or sid" if kind == "access" else "iss and aud"
+            click.echo(f"{kind:<8} tokens without {missing}: accepted if issued before {before}")
 
 
 def _shell_context():
@@ -128,6 +171,9 @@ def _shell_context():
         "User": User,
         "BlacklistedToken": BlacklistedToken,
         "RefreshToken": RefreshToken,
+        "UserSession": UserSession,
+        "AccountToken": AccountToken,
+        "MailMessage": MailMessage,
         "Widget": Widget,
     }
 
@@ -136,5 +182,6 @@ def init_app(app):
     """Attach the commands and the shell context to ``app``."""
     app.cli.add_command(add_user)
     app.cli.add_command(purge_tokens)
+    app.cli.add_command(send_mail)
     app.cli.add_command(keys_cli)
     app.shell_context_processor(_shell_context)

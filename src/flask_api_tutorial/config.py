@@ -117,6 +117,38 @@ class Config:
     RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS = "20 per minute;300 per hour"
     RATELIMIT_LOGIN_ADDRESS = "30 per minute;500 per hour"
     RATELIMIT_REGISTER_ADDRESS = "10 per minute;100 per hour"
+    # Mails asked for (password reset, verification resend): per client address and
+    # per address mailed to, whether an account has it or not.
+    RATELIMIT_MAIL_ADDRESS = "10 per minute;100 per hour"
+    RATELIMIT_MAIL_ACCOUNT = "3 per 10 minutes;20 per day"
+    # Mail (mail.py): smtp (production's default), console (messages printed: the
+    # default elsewhere) or disabled. Written to the outbox, sent after the commit by
+    # a sender that retries MAIL_MAX_ATTEMPTS times, MAIL_RETRY_SECONDS apart and
+    # doubling, MAIL_TIMEOUT per attempt.
+    MAIL_BACKEND = "console"
+    MAIL_SERVER = ""
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_TLS_CA_FILE = ""
+    MAIL_USERNAME = ""
+    MAIL_PASSWORD = ""
+    MAIL_DEFAULT_SENDER = ""  # default: no-reply@ the host of PUBLIC_BASE_URL
+    MAIL_TIMEOUT = 10
+    MAIL_MAX_ATTEMPTS = 6
+    MAIL_RETRY_SECONDS = 30
+    MAIL_SEND_IN_BACKGROUND = True
+    MAIL_POLL_SECONDS = 10
+    # How long `flask purge-tokens` keeps messages that were sent, failed or dropped.
+    MAIL_OUTBOX_KEEP_DAYS = 7
+    # Mailed tokens: their lifetimes, and the links in the mails ({token} is replaced;
+    # default: the API's Swagger UI, where the token is pasted).
+    PASSWORD_RESET_EXPIRE_MINUTES = 30
+    VERIFY_EMAIL_EXPIRE_HOURS = 24
+    PASSWORD_RESET_URL = ""
+    VERIFY_EMAIL_URL = ""
+    # Refuse logins of accounts whose address is not verified (403).
+    REQUIRE_VERIFIED_EMAIL = False
     # How many proxies in front of the app set X-Forwarded-For; 0 trusts none.
     TRUSTED_PROXY_COUNT = 0
     # Where clients reach the API (scheme, host, and a path prefix if any): absolute
@@ -157,6 +189,8 @@ class TestingConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     # Flask's test client asks for http://localhost.
     PUBLIC_BASE_URL = "http://localhost"
+    # Tests send the outbox themselves (mail.deliver_due), when they mean to.
+    MAIL_SEND_IN_BACKGROUND = False
 
 
 class ProductionConfig(Config):
@@ -164,6 +198,7 @@ class ProductionConfig(Config):
 
     SECRET_KEY = None
     PUBLIC_BASE_URL = None
+    MAIL_BACKEND = "smtp"
     TOKEN_EXPIRE_HOURS = 1
     TOKEN_EXPIRE_MINUTES = 0
     BCRYPT_LOG_ROUNDS = 12
@@ -192,6 +227,16 @@ _STRING_SETTINGS = (
     "METRICS_ADDRESS",
     "PUBLIC_BASE_URL",
     "LOG_FORMAT",
+    "RATELIMIT_MAIL_ADDRESS",
+    "RATELIMIT_MAIL_ACCOUNT",
+    "MAIL_BACKEND",
+    "MAIL_SERVER",
+    "MAIL_TLS_CA_FILE",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
+    "PASSWORD_RESET_URL",
+    "VERIFY_EMAIL_URL",
 )
 _LIST_SETTINGS = ("SECRET_KEY_FALLBACKS", "JWT_PUBLIC_KEY_FILES", "TRUSTED_HOSTS", "JWT_AUDIENCE")
 _BOOL_SETTINGS = (
@@ -199,6 +244,10 @@ _BOOL_SETTINGS = (
     "JWT_ACCEPT_SECRET_KEY",
     "METRICS_ENABLED",
     "DB_COMMAND_DEADLINE",
+    "MAIL_USE_TLS",
+    "MAIL_USE_SSL",
+    "MAIL_SEND_IN_BACKGROUND",
+    "REQUIRE_VERIFIED_EMAIL",
 )
 LOG_FORMATS = ("text", "json")
 _RATE_LIMIT_SETTINGS = (
@@ -206,6 +255,8 @@ _RATE_LIMIT_SETTINGS = (
     "RATELIMIT_LOGIN_ACCOUNT_ATTEMPTS",
     "RATELIMIT_LOGIN_ADDRESS",
     "RATELIMIT_REGISTER_ADDRESS",
+    "RATELIMIT_MAIL_ADDRESS",
+    "RATELIMIT_MAIL_ACCOUNT",
 )
 _INT_SETTINGS = {
     "TOKEN_EXPIRE_HOURS": (0, None),
@@ -224,6 +275,14 @@ _INT_SETTINGS = {
     "DB_KEEPALIVES_COUNT": (1, None),
     "DB_TCP_USER_TIMEOUT_MS": (0, None),
     "TRUSTED_PROXY_COUNT": (0, 10),
+    "MAIL_PORT": (1, 65535),
+    "MAIL_TIMEOUT": (1, 300),
+    "MAIL_MAX_ATTEMPTS": (1, 100),
+    "MAIL_RETRY_SECONDS": (0, None),
+    "MAIL_POLL_SECONDS": (1, None),
+    "MAIL_OUTBOX_KEEP_DAYS": (0, None),
+    "PASSWORD_RESET_EXPIRE_MINUTES": (1, 1440),
+    "VERIFY_EMAIL_EXPIRE_HOURS": (1, 720),
 }
 
 
@@ -352,6 +411,15 @@ def derived_settings(config):
         "PUBLIC_BASE": urlsplit(config["PUBLIC_BASE_URL"]),
         "ACCESS_TOKEN_LIFETIME": _access_token_lifetime(config),
         "REFRESH_TOKEN_LIFETIME": timedelta(days=config["REFRESH_TOKEN_EXPIRE_DAYS"]),
+        "PASSWORD_RESET_LIFETIME": timedelta(minutes=config["PASSWORD_RESET_EXPIRE_MINUTES"]),
+        "VERIFY_EMAIL_LIFETIME": timedelta(hours=config["VERIFY_EMAIL_EXPIRE_HOURS"]),
+        # Mailed tokens are HMACs under keys derived from SECRET_KEY and its fallbacks.
+        "MAIL_TOKEN_KEYS": [
+            key_util.derived_key(secret, b"mail-token")
+            for secret in (config["SECRET_KEY"], *config["SECRET_KEY_FALLBACKS"])
+        ],
+        "MAIL_DEFAULT_SENDER": config["MAIL_DEFAULT_SENDER"]
+        or f"no-reply@{urlsplit(config['PUBLIC_BASE_URL']).hostname}",
         "ACCESS_TOKEN_KEYS": access_keys,
         "ACCESS_TOKEN_SCOPE": access_scope,
         "REFRESH_TOKEN_SCOPE": refresh_scope,
@@ -418,6 +486,7 @@ def validate(config_name, config):
                 f"{name}={config[name]!r} is not a rate limit such as '5 per minute;100 per hour'"
             ) from None
     _validate_algorithm(config)
+    _validate_mail(config_name, config)
     if config_name != "production":
         return
     # Refresh tokens are signed with a key derived from it, whatever the algorithm.
@@ -432,6 +501,34 @@ def validate(config_name, config):
             raise ConfigError(
                 f"{name} must be at least {MIN_SECRET_KEY_BYTES} bytes in production"
             )
+
+
+def _validate_mail(config_name, config):
+    backend = config["MAIL_BACKEND"]
+    if backend not in ("smtp", "console", "disabled"):
+        raise ConfigError(f"MAIL_BACKEND={backend!r} is not one of: smtp, console, disabled")
+    if backend == "smtp" and not config["MAIL_SERVER"] and config_name == "production":
+        raise ConfigError(
+            "MAIL_SERVER must be set in production with MAIL_BACKEND=smtp (password resets "
+            "and verifications are mailed); or set MAIL_BACKEND=disabled"
+        )
+    if backend == "disabled" and config["REQUIRE_VERIFIED_EMAIL"]:
+        raise ConfigError(
+            "REQUIRE_VERIFIED_EMAIL=true needs mail: MAIL_BACKEND=disabled sends no verification"
+        )
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise ConfigError("MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL exclude each other")
+    for name in ("PASSWORD_RESET_URL", "VERIFY_EMAIL_URL"):
+        template = config[name]
+        if template and (
+            "{token}" not in template
+            or urlsplit(template).scheme
+            not in (
+                "http",
+                "https",
+            )
+        ):
+            raise ConfigError(f"{name}={template!r} is not an http(s) URL with {{token}} in it")
 
 
 def _validate_public_base_url(url):

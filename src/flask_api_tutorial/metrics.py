@@ -57,8 +57,30 @@ REFRESH_REUSE = Counter(
 LOGOUTS = Counter("auth_logouts", "Logouts (one token, or one login with its refresh token).")
 LOGOUT_ALL = Counter("auth_logout_all", "Log-outs everywhere (every token of the user).")
 PASSWORD_CHANGES = Counter("auth_password_changes", "Passwords changed.")
+PASSWORD_RESETS = Counter("auth_password_resets", "Passwords set with a mailed reset token.")
+EMAIL_VERIFICATIONS = Counter("auth_email_verifications", "Addresses verified by mail.")
+MAILS_REQUESTED = Counter(
+    "auth_mails_requested",
+    "Mails asked for (202), by kind: password_reset, verify_email; whatever the address.",
+    ["kind"],
+)
+ACCOUNT_TOKEN_REJECTIONS = Counter(
+    "auth_account_token_rejections",
+    "Mailed tokens refused (400), by purpose and reason: unknown (forged, expired, used "
+    "before), superseded (the password changed), used (a concurrent use won).",
+    ["purpose", "reason"],
+)
+SESSIONS_ENDED = Counter("auth_sessions_ended", "Sessions ended one by one (DELETE /sessions).")
+MAIL_MESSAGES = Counter(
+    "mail_messages",
+    "Outbox messages handled by a sender, by kind and result: sent, retry (an attempt "
+    "failed, tried again later), failed (every attempt failed), dropped (nothing to send).",
+    ["kind", "result"],
+)
 
-LOGIN_RESULTS = ("success", "unknown_email", "wrong_password", "password_changed")
+LOGIN_RESULTS = ("success", "unknown_email", "wrong_password", "password_changed", "unverified")
+MAIL_KINDS = ("password_reset", "verify_email", "password_changed")
+MAIL_RESULTS = ("sent", "retry", "failed", "dropped")
 TOKEN_REJECTION_REASONS = (
     jwt_util.EXPIRED,
     jwt_util.REVOKED,
@@ -74,6 +96,9 @@ for _result in LOGIN_RESULTS:
     LOGINS.labels(_result)
 for _reason in TOKEN_REJECTION_REASONS:
     TOKEN_REJECTIONS.labels(_reason)
+for _kind in MAIL_KINDS:
+    for _mail_result in MAIL_RESULTS:
+        MAIL_MESSAGES.labels(_kind, _mail_result)
 
 
 def init_app(app):
@@ -104,6 +129,23 @@ def count_audit_event(event, fields):
         LOGOUT_ALL.inc()
     elif event == "password_changed":
         PASSWORD_CHANGES.inc()
+    elif event == "password_reset":
+        PASSWORD_RESETS.inc()
+    elif event == "email_verified":
+        EMAIL_VERIFICATIONS.inc()
+    elif event == "password_reset_requested":
+        MAILS_REQUESTED.labels("password_reset").inc()
+    elif event == "verification_requested":
+        MAILS_REQUESTED.labels("verify_email").inc()
+    elif event == "account_token_rejected":
+        ACCOUNT_TOKEN_REJECTIONS.labels(fields.get("purpose"), fields.get("reason")).inc()
+    elif event == "session_ended":
+        SESSIONS_ENDED.inc()
+
+
+def count_mail(kind, result):
+    """Count one outbox message handled by a sender (mail.py), by kind and result."""
+    MAIL_MESSAGES.labels(kind, result).inc()
 
 
 def _start_timer():

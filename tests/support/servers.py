@@ -49,6 +49,8 @@ class GunicornServer:
             "GUNICORN_ACCESS_LOG": "",
             # Load and race tests send many requests from 127.0.0.1 on purpose.
             "RATELIMIT_ENABLED": "false",
+            # Mails are printed to the output (tests that read them from SMTP say so).
+            "MAIL_BACKEND": "console",
             **env,
         }
         self.process = None

@@ -3,6 +3,7 @@
 from flask import Blueprint, request
 from flask_restx import Api
 
+from flask_api_tutorial.api.account.endpoints import account_ns
 from flask_api_tutorial.api.auth.endpoints import auth_ns, jwks
 from flask_api_tutorial.api.errors import register_error_handlers
 from flask_api_tutorial.api.health.endpoints import health_ns
@@ -31,11 +32,13 @@ api = Api(
         "the current user; trade a refresh token for a new pair (each one is used up "
         "by one refresh); log out (revoke this token, and with refresh_token its whole "
         "login), log out everywhere (revoke every token of the user) and change the "
-        "password (which also revokes them all). Widgets: every logged-in user lists "
+        "password (which also revokes them all). Account: reset a forgotten password and "
+        "verify the email address with a token sent by mail, list your sessions (one per "
+        "login) and end any of them. Widgets: every logged-in user lists "
         "(paginated) and reads them; administrators create, update and delete them. "
         "Send the access token as "
         "`Authorization: Bearer <token>`. Bodies are accepted as form data or JSON. "
-        "Login, registration and password changes are rate-limited (429 with "
+        "Login, registration, password changes and mails are rate-limited (429 with "
         "Retry-After). Tokens name their signing key in the kid header, and their issuer "
         "and audience (iss, aud: this API's address, and its /api/v1); with EdDSA or "
         "RS256 signing, the public keys are at /.well-known/jwks.json (outside this API's "
@@ -46,6 +49,8 @@ api = Api(
 )
 
 api.add_namespace(auth_ns, path="/auth")
+# Beside the auth routes (one path, /auth), in a room of its own.
+api.add_namespace(account_ns, path="/auth")
 api.add_namespace(widget_ns, path="/widgets")
 api.add_namespace(health_ns, path="/health")
 

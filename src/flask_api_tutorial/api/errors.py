@@ -25,6 +25,11 @@ NOT_ADMIN = "You are not an administrator"
 LOGIN_FAILED = "email or password does not match"
 ACCOUNT_LOCKED = "Too many failed logins for this account. Try again later."
 TOO_MANY_REQUESTS = "Too many requests from this address. Try again later."
+BAD_REQUEST = "Input payload validation failed"
+EMAIL_NOT_VERIFIED = "email address not verified"
+MAIL_DISABLED = "Mail is not configured on this server."
+INVALID_ACCOUNT_TOKEN = "Invalid or expired token."
+SESSION_NOT_FOUND = "session not found"
 
 # The tutorial's three messages for a refused access token, by TokenError.kind:
 # a token revoked by logout, logout-all or a password change reads "blacklisted".

@@ -1,8 +1,8 @@
 """Rate limits: Flask-Limiter set up for the app, the audit line and the 429 answer.
 
 Which route is limited, by what key and which RATELIMIT_* setting is declared
-beside the route (api/auth/endpoints.py), with ``limiter.limit``. Each login costs
-a bcrypt check by design, so login is limited per client address (all attempts)
+beside the route (api/auth/endpoints.py, api/account/endpoints.py), with ``limit``.
+Each login costs a bcrypt check by design, so login is limited per client address (all attempts)
 and per account (failed attempts, and all attempts with a looser limit that
 concurrent bursts cannot pass), registration per address, and password changes per
 account (wrong current passwords, as failed logins). Flask-Limiter counts in
@@ -20,12 +20,34 @@ every other hook's headers (api/errors.py).
 import time
 from http import HTTPStatus
 
-from flask import request
+from flask import current_app, request
 
 from flask_api_tutorial import limiter
 from flask_api_tutorial.audit import audit
 
 RETRY_AFTER_KEY = "flask_api_tutorial.retry_after"
+
+
+def limit(setting, scope, key_func, message, deduct_when=None):
+    """Return Flask-Limiter's decorator: the RATELIMIT_* ``setting``, per key, in ``scope``.
+
+    The setting is read per request, so tests and operators may change it;
+    ``deduct_when`` counts only the responses it accepts.
+    """
+    return limiter.limit(
+        lambda: current_app.config[setting],
+        key_func=key_func,
+        scope=scope,
+        error_message=message,
+        deduct_when=deduct_when,
+    )
+
+
+def shared_limit(setting, scope, key_func, message):
+    """Like ``limit``, one count for every route it decorates (Flask-Limiter's shared_limit)."""
+    return limiter.shared_limit(
+        lambda: current_app.config[setting], scope, key_func=key_func, error_message=message
+    )
 
 
 def init_app(app):

@@ -19,6 +19,7 @@ from flask_api_tutorial import bcrypt, db
 from flask_api_tutorial.database import autocommit_engine
 from flask_api_tutorial.models.refresh_token import RefreshToken
 from flask_api_tutorial.models.token_blacklist import BlacklistedToken
+from flask_api_tutorial.models.user_session import UserSession
 from flask_api_tutorial.util import jwt_util
 from flask_api_tutorial.util.datetime_util import UtcDateTime, utc_now
 
@@ -42,11 +43,20 @@ class User(db.Model):
     public_id = db.Column(db.String(36), unique=True, nullable=False, default=_new_public_id)
     # Tokens carry the version they were issued under; raising it revokes them all.
     token_version = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    # Raised by every change of the password (never by a rehash at login): a mailed
+    # token issued under another version is void.
+    password_version = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    # Whether the address was shown to be the user's (a verification mail, or a reset).
+    email_verified = db.Column(
+        db.Boolean, nullable=False, default=False, server_default=db.text("false")
+    )
 
     def __init__(self, **kwargs):
         """Set the ids now: tokens are signed before the row is first flushed."""
         kwargs.setdefault("public_id", _new_public_id())
         kwargs.setdefault("token_version", 0)
+        kwargs.setdefault("password_version", 0)
+        kwargs.setdefault("email_verified", False)
         super().__init__(**kwargs)
 
     def __repr__(self):
@@ -95,6 +105,32 @@ class User(db.Model):
         set_committed_value(self, "password_hash", new_hash)  # written: nothing to flush
         return True
 
+    def revoke_all_tokens(self, now, password_changed=False):
+        """Revoke every token of this user and end every login, in the caller's transaction.
+
+        Access tokens carry the token version they were issued under (``ver``): the
+        token check refuses every older one. With ``password_changed`` the password
+        version moves too, voiding every mailed token issued under the old password.
+        Callers hold the user's lock (``lock_by_id``).
+        """
+        values = {"token_version": User.token_version + 1}
+        if password_changed:
+            values["password_version"] = User.password_version + 1
+        db.session.execute(
+            db.update(User)
+            .where(User.id == self.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(
+            db.update(RefreshToken)
+            .where(RefreshToken.user_id == self.id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        UserSession.end_all(self.id, now)
+        db.session.refresh(self, ["token_version", "password_version"])
+
     @classmethod
     def find_by_email(cls, email):
         """Return the user registered with ``email`` (already normalised), or None."""
@@ -125,30 +161,41 @@ class User(db.Model):
     def find_by_access_token(cls, claims):
         """Return the user of a decoded access token, or raise TokenError if it is refused.
 
-        One statement reads the user (by ``sub``) and whether the token's ``jti`` is
-        revoked. Every authenticated request runs it, so it is built once, and on a
-        server database it runs on the autocommit engine: one round trip, no
-        transaction to begin and end. Refused: the user is gone (UNKNOWN_USER), the
-        token was logged out (REVOKED), or issued before a logout-all or a password
-        change (SUPERSEDED).
+        One statement reads the user (by ``sub``), whether the token's ``jti`` is
+        revoked and whether its login (``sid``) is still live. Every authenticated
+        request runs it, so it is built once, and on a server database it runs on
+        the autocommit engine: one round trip, no transaction to begin and end.
+        Refused: the user is gone (UNKNOWN_USER), the token was logged out or its
+        login ended (REVOKED), or it was issued before a logout-all or a password
+        change (SUPERSEDED). A token without ``sid`` (issued before sessions, and
+        let through by the decoder's upgrade window) belongs to no login.
         """
+        session_id = claims.get(jwt_util.SESSION_CLAIM)
         row = db.session.execute(
             _token_check(),
-            {"sub": claims["sub"], "jti": claims["jti"]},
+            {"sub": claims["sub"], "jti": claims["jti"], "sid": session_id or ""},
             bind_arguments={"bind": autocommit_engine()},
         ).one_or_none()
         if row is None:
             raise jwt_util.TokenError(jwt_util.UNKNOWN_USER)
-        user, revoked = row
-        if revoked:
-            raise jwt_util.TokenError(jwt_util.REVOKED, user.public_id)
+        user, revoked, session_live = row
         if claims.get("ver", 0) != user.token_version:
             raise jwt_util.TokenError(jwt_util.SUPERSEDED, user.public_id)
+        if revoked or (session_id is not None and not session_live):
+            raise jwt_util.TokenError(jwt_util.REVOKED, user.public_id)
         return user
 
-    def encode_access_token(self, now=None):
-        """Return a new access token for this user, valid for ACCESS_TOKEN_LIFETIME."""
+    def encode_access_token(self, session_id=None, now=None):
+        """Return a new access token for this user, valid for ACCESS_TOKEN_LIFETIME.
+
+        The token belongs to the login ``session_id``. Without one (the tutorial's
+        call), a new login is started and committed, so that the token is usable at
+        once: the token check reads committed rows only.
+        """
         config = current_app.config
+        if session_id is None:
+            session_id = UserSession.start(self).id
+            db.session.commit()
         return jwt_util.encode_access_token(
             public_id=self.public_id,
             admin=self.admin,
@@ -157,20 +204,22 @@ class User(db.Model):
             now=now or datetime.now(timezone.utc),
             version=self.token_version,
             scope=config["ACCESS_TOKEN_SCOPE"],
+            session_id=session_id,
         )
 
-    def encode_refresh_token(self, family_id=None, now=None):
-        """Add a refresh token of this user to the session and return it, signed.
+    def encode_refresh_token(self, session, now=None):
+        """Add a refresh token of this user's login ``session`` to the database session.
 
-        A login starts a new family (every refresh token descended from it); a
-        refresh passes its family on. The row is what makes the token usable once.
+        Return it signed. The login's refresh tokens are one family (each refresh
+        passes it on), named by the session's id; the row is what makes the token
+        usable once.
         """
         config = current_app.config
         now = now or datetime.now(timezone.utc)
         row = RefreshToken(
             jti=jwt_util.new_jti(),
             user=self,
-            family_id=family_id or str(uuid.uuid4()),
+            family_id=session.id,
             issued_at=now,
             expires_at=now + config["REFRESH_TOKEN_LIFETIME"],
         )
@@ -232,11 +281,16 @@ class Result:
 
 @cache
 def _token_check():
-    """Build once: the token's user (by sub), and whether its jti is revoked."""
+    """Build once: the token's user (by sub), whether its jti is revoked, its login live."""
     revoked = db.select(BlacklistedToken.id).where(BlacklistedToken.jti == db.bindparam("jti"))
-    return db.select(User, revoked.exists().label("revoked")).where(
-        User.public_id == db.bindparam("sub")
+    session_live = db.select(UserSession.id).where(
+        UserSession.id == db.bindparam("sid"),
+        UserSession.user_id == User.id,
+        UserSession.ended_at.is_(None),
     )
+    return db.select(
+        User, revoked.exists().label("revoked"), session_live.exists().label("session_live")
+    ).where(User.public_id == db.bindparam("sub"))
 
 
 def _hash_password(password):

@@ -8,11 +8,12 @@ token with that key's own algorithm.
 
 Access tokens carry sub, admin, iat, exp and jti (all required), plus ``ver``, the
 user's token version when issued (absent counts as 0), which "log out everywhere"
-and a password change increase. Every token names who issued it and for whom
-(``iss`` and ``aud``, RFC 8725 3.8-3.10): a Scope, checked through PyJWT's own
-``issuer`` and ``audience``. Refresh tokens are JWTs of their own type, with an
-audience of their own, signed with a key derived from the secret for that purpose
-only, so neither kind of token ever verifies where the other is expected.
+and a password change increase, and ``sid``, the login (UserSession) they belong
+to. Every token names who issued it and for whom (``iss`` and ``aud``, RFC 8725
+3.8-3.10): a Scope, checked through PyJWT's own ``issuer`` and ``audience``.
+Refresh tokens are JWTs of their own type, with an audience of their own, signed
+with a key derived from the secret for that purpose only, so neither kind of token
+ever verifies where the other is expected.
 
 A refused token raises TokenError with a ``kind`` (EXPIRED or INVALID); the words
 the client reads live with the HTTP errors (api/errors.py).
@@ -35,9 +36,14 @@ REQUIRED_CLAIMS = ("sub", "admin", "iat", "exp", "jti")
 REFRESH_CLAIMS = ("sub", "typ", "fam", "ver", "iat", "exp", "jti")
 REFRESH_TYPE = "refresh"
 SCOPE_CLAIMS = ("iss", "aud")
+SESSION_CLAIM = "sid"
+# Claims that tokens of earlier versions lack: required of every token issued since
+# (see Scope.unscoped_before).
+ACCESS_UPGRADE_CLAIMS = (*SCOPE_CLAIMS, SESSION_CLAIM)
+REFRESH_UPGRADE_CLAIMS = SCOPE_CLAIMS
 JTI_MAX_LENGTH = 64
 # Claims that reach SQL as text, and how long each may be.
-TEXT_CLAIMS = {"sub": 255, "jti": JTI_MAX_LENGTH, "fam": 255}
+TEXT_CLAIMS = {"sub": 255, "jti": JTI_MAX_LENGTH, "fam": 255, SESSION_CLAIM: 64}
 # 9999-12-31T23:59:59Z: a later exp cannot be a datetime (nor a database timestamp).
 MAX_TIMESTAMP = 253402300799
 
@@ -64,9 +70,10 @@ class Scope(NamedTuple):
     """Who issues one kind of token and for whom: its ``iss`` and ``aud`` claims.
 
     A token carries every audience of ``audience``; one of them must be expected.
-    ``unscoped_before`` (a POSIX time, or None): a token without ``iss`` and ``aud``
-    issued before it (by the version before tokens named them) is accepted until
-    it expires; one issued later never is.
+    ``unscoped_before`` (a POSIX time, or None): a token that lacks claims added
+    since (``iss`` and ``aud``; ``sid`` in access tokens) and was issued before it,
+    by a version before those claims, is accepted until it expires; one issued
+    later never is.
     """
 
     issuer: str
@@ -99,12 +106,15 @@ def _sign(payload, keys, headers=None):
     )
 
 
-def encode_access_token(public_id, admin, keys, lifetime, now, version=0, scope=None):
+def encode_access_token(
+    public_id, admin, keys, lifetime, now, version=0, scope=None, session_id=None
+):
     """Return an access token for the user ``public_id``, signed by the KeySet's signer.
 
     ``lifetime`` is a timedelta and ``now`` an aware datetime: passing them in keeps
-    expiry testable without waiting. ``scope`` (a Scope) names issuer and audience;
-    without one the token names neither, as the tokens of earlier versions.
+    expiry testable without waiting. ``scope`` (a Scope) names issuer and audience,
+    ``session_id`` the login; without them the token names none of them, as the
+    tokens of earlier versions.
     """
     payload = {
         **(scope.claims() if scope else {}),
@@ -115,6 +125,8 @@ def encode_access_token(public_id, admin, keys, lifetime, now, version=0, scope=
         "jti": new_jti(),
         "ver": version,
     }
+    if session_id is not None:
+        payload[SESSION_CLAIM] = session_id
     return _sign(payload, keys)
 
 
@@ -122,8 +134,8 @@ def decode_access_token(token, keys, scope=None):
     """Return the claims of a valid access token, or raise TokenError.
 
     The key is the one the ``kid`` header names (none: the HS256 secrets), with its
-    own algorithm only, and all five claims are required, ``iss`` and ``aud`` too
-    (``scope``'s; without a scope they are not checked: scripts and tests). Every
+    own algorithm only, and all five claims are required, ``iss``, ``aud`` and
+    ``sid`` too (``scope``'s; without a scope none of them is: scripts and tests). Every
     other failure (malformed, unknown kid, bad signature, wrong algorithm, wrong
     issuer or audience, wrong claim types) reads as invalid. A client sends the same
     token for its whole lifetime, so verified tokens are remembered (per process,
@@ -146,7 +158,7 @@ def _verified_access_claims(token, keys, scope):
     Only successes are cached (a raised TokenError is not), so invalid tokens
     cannot fill the cache; the claims come back read-only.
     """
-    claims = _decode(token, keys, REQUIRED_CLAIMS, scope, verify_exp=False)
+    claims = _decode(token, keys, REQUIRED_CLAIMS, ACCESS_UPGRADE_CLAIMS, scope, verify_exp=False)
     if not isinstance(claims.get("ver", 0), int) or not isinstance(claims["exp"], int):
         raise TokenError(INVALID)
     return MappingProxyType(claims)
@@ -169,20 +181,22 @@ def encode_refresh_token(public_id, family, version, jti, keys, lifetime, now, s
 
 def decode_refresh_token(token, keys, scope=None, verify_exp=True):
     """Return the claims of a refresh token (of ``scope``, if given), or raise TokenError."""
-    claims = _decode(token, _keyset(keys), REFRESH_CLAIMS, scope, verify_exp=verify_exp)
+    claims = _decode(
+        token, _keyset(keys), REFRESH_CLAIMS, REFRESH_UPGRADE_CLAIMS, scope, verify_exp=verify_exp
+    )
     if claims["typ"] != REFRESH_TYPE or not isinstance(claims["ver"], int):
         raise TokenError(INVALID)
     return claims
 
 
-def _decode(token, keys, required, scope, verify_exp=True):
+def _decode(token, keys, required, upgrade, scope, verify_exp=True):
     # A JWT is ASCII; anything else (a lone surrogate would not even encode) is invalid.
     if not isinstance(token, str) or not token.isascii():
         raise TokenError(INVALID)
     claims = None
     for key, algorithm in _candidate_keys(token, keys):
         try:
-            claims = _verify(token, key, algorithm, required, scope, verify_exp)
+            claims = _verify(token, key, algorithm, (required, upgrade), scope, verify_exp)
             break
         except jwt.InvalidSignatureError:
             continue  # a token without kid: the next secret may have signed it
@@ -203,17 +217,20 @@ def _decode(token, keys, required, scope, verify_exp=True):
     return claims
 
 
-def _verify(token, key, algorithm, required, scope, verify_exp):
+def _verify(token, key, algorithm, claims_required, scope, verify_exp):
     """Return the claims of ``token`` as PyJWT verifies them, for ``scope`` if given.
 
-    A token without ``iss`` and ``aud`` is accepted only while ``scope`` allows
-    tokens issued before the upgrade (unscoped_before), and only when its ``iat``
-    says it was.
+    ``claims_required`` is (required, upgrade): the claims every token carries, and
+    those added since that every token of this version carries too. A token that
+    lacks one of the latter is accepted only while ``scope`` allows tokens issued
+    before the upgrade (unscoped_before), and only when its ``iat`` says it was; the
+    issuer and audience it does name are checked all the same.
     """
+    required, upgrade = claims_required
     if scope is None:
         options = {"require": list(required), "verify_exp": verify_exp}
         return jwt.decode(token, key, algorithms=[algorithm], options=options)
-    options = {"require": [*required, *SCOPE_CLAIMS], "verify_exp": verify_exp}
+    options = {"require": [*required, *upgrade], "verify_exp": verify_exp}
     try:
         return jwt.decode(
             token,
@@ -224,15 +241,26 @@ def _verify(token, key, algorithm, required, scope, verify_exp):
             audience=list(scope.audience),
         )
     except jwt.MissingRequiredClaimError as error:
-        if error.claim not in SCOPE_CLAIMS or scope.unscoped_before is None:
+        if error.claim not in upgrade or scope.unscoped_before is None:
             raise
-    # Named neither issuer nor audience: verified again without them. PyJWT refuses
-    # an audience it was not told to expect, so only a token with neither passes.
+    # Issued (it says) before the upgrade: verified again, requiring only the claims
+    # of that version. Which of iss and aud it names is read unverified, only to
+    # decide what PyJWT checks; the signature is verified with them.
+    named = jwt.decode(token, options={"verify_signature": False})
+    if ("iss" in named) != ("aud" in named):  # no version issued one without the other
+        raise jwt.InvalidTokenError("iss and aud come together")
     options = {"require": list(required), "verify_exp": verify_exp}
-    claims = jwt.decode(token, key, algorithms=[algorithm], options=options)
+    claims = jwt.decode(
+        token,
+        key,
+        algorithms=[algorithm],
+        options=options,
+        issuer=scope.issuer if "iss" in named else None,
+        audience=list(scope.audience) if "aud" in named else None,
+    )
     issued = claims["iat"]
     valid_iat = isinstance(issued, int | float) and not isinstance(issued, bool)
-    if "iss" in claims or not valid_iat or issued >= scope.unscoped_before:
+    if not valid_iat or issued >= scope.unscoped_before:
         raise jwt.InvalidTokenError("not a token issued before the upgrade")
     return claims
 

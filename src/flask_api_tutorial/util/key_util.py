@@ -261,3 +261,8 @@ def _bytes(secret):
 def refresh_key(secret_key):
     """Derive the refresh-token signing key from SECRET_KEY (once, at start-up)."""
     return hmac.new(secret_key.encode(), b"refresh-token", hashlib.sha256).hexdigest()
+
+
+def derived_key(secret_key, purpose):
+    """Return a key for ``purpose`` (bytes) derived from SECRET_KEY: one key, one use."""
+    return hmac.new(secret_key.encode(), purpose, hashlib.sha256).digest()

@@ -2,19 +2,21 @@
 
 from http import HTTPStatus
 
-from flask import current_app, g, jsonify
+from flask import current_app, g, jsonify, request
 from flask_restx import abort
 from sqlalchemy.exc import IntegrityError
 
-from flask_api_tutorial import db
+from flask_api_tutorial import db, mail
 from flask_api_tutorial.api.errors import (
+    EMAIL_NOT_VERIFIED,
     REUSED,
     login_failed,
     refresh_refused,
     token_refused,
 )
 from flask_api_tutorial.audit import audit
-from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User
+from flask_api_tutorial.models import BlacklistedToken, RefreshToken, User, UserSession
+from flask_api_tutorial.models import mail_message as outbox
 from flask_api_tutorial.models.user import check_dummy_password
 from flask_api_tutorial.util.datetime_util import (
     format_timedelta_hms,
@@ -31,10 +33,14 @@ from flask_api_tutorial.util.jwt_util import (
 
 
 def process_registration_request(email, password):
-    """Create the account and answer 201 with tokens, or 409 if the email is taken."""
+    """Create the account and answer 201 with tokens, or 409 if the email is taken.
+
+    The verification mail is queued in the same transaction (mail.py sends it).
+    """
     user = User(email=email, password=password)
     db.session.add(user)
-    refresh_token = user.encode_refresh_token()
+    session, refresh_token = start_session(user)
+    mail.queue(outbox.VERIFY_EMAIL, email)
     try:
         db.session.commit()
     except IntegrityError:
@@ -44,9 +50,10 @@ def process_registration_request(email, password):
             raise
         audit("register_failed", reason="already_registered", email=email)
         abort(HTTPStatus.CONFLICT, f"{email} is already registered", status="fail")
+    mail.notify()
     audit("registered", email=email, public_id=user.public_id)
-    return _create_auth_successful_response(
-        user, refresh_token, HTTPStatus.CREATED, "successfully registered"
+    return create_auth_successful_response(
+        user, session, refresh_token, HTTPStatus.CREATED, "successfully registered"
     )
 
 
@@ -58,13 +65,17 @@ def process_login_request(email, password):
         _login_failed("unknown_email", email)
     if not user.check_password(password):
         _login_failed("wrong_password", email, user.public_id)
+    if current_app.config["REQUIRE_VERIFIED_EMAIL"] and not user.email_verified:
+        # Only the right password learns this: the others got the 401 above.
+        audit("login_failed", reason="unverified", email=email, public_id=user.public_id)
+        abort(HTTPStatus.FORBIDDEN, EMAIL_NOT_VERIFIED, status="fail")
     if user.password_needs_rehash():
         _rehash_password(user, email, password)
-    refresh_token = user.encode_refresh_token()
+    session, refresh_token = start_session(user)
     db.session.commit()
-    audit("login", email=email, public_id=user.public_id)
-    return _create_auth_successful_response(
-        user, refresh_token, HTTPStatus.OK, "successfully logged in"
+    audit("login", email=email, public_id=user.public_id, session=session.id)
+    return create_auth_successful_response(
+        user, session, refresh_token, HTTPStatus.OK, "successfully logged in"
     )
 
 
@@ -116,7 +127,7 @@ def process_refresh_request(token):
     if used.rowcount != 1:
         if row.revoked_at is None:
             # Presented again after use: a thief or a replay. End the whole family.
-            _revoke_family(row.family_id, now)
+            revoke_family(row.family_id, now)
             db.session.commit()
             _refresh_refused(REUSED, claims)
         db.session.rollback()
@@ -124,11 +135,19 @@ def process_refresh_request(token):
     if user.public_id != claims["sub"] or user.token_version != claims["ver"]:
         db.session.rollback()
         _refresh_refused("superseded", claims)
-    refresh_token = user.encode_refresh_token(family_id=row.family_id, now=now)
+    session = db.session.get(UserSession, row.family_id)
+    if session is None:
+        # A login from before sessions were recorded: recorded from now on.
+        session = UserSession.start(user, *_client(), now=now, session_id=row.family_id)
+    elif session.ended_at is not None:
+        db.session.rollback()
+        _refresh_refused("revoked", claims)
+    session.last_used_at = now
+    refresh_token = user.encode_refresh_token(session, now=now)
     db.session.commit()
-    audit("refresh", public_id=user.public_id)
-    return _create_auth_successful_response(
-        user, refresh_token, HTTPStatus.OK, "successfully refreshed"
+    audit("refresh", public_id=user.public_id, session=session.id)
+    return create_auth_successful_response(
+        user, session, refresh_token, HTTPStatus.OK, "successfully refreshed"
     )
 
 
@@ -146,6 +165,7 @@ def get_logged_in_user():
         admin=user.admin,
         registered_on=user.registered_on.isoformat(),
         token_expires_in=format_timedelta_hms(expires_at - utc_now()),
+        email_verified=user.email_verified,
     )
 
 
@@ -157,14 +177,14 @@ def process_logout_request(refresh_token=None):
         # Checked before anything changes: a bad refresh token changes nothing.
         family = _owned_refresh_family(refresh_token)
         # Waits for a refresh of this family in flight, so its new token is revoked too.
-        _current_user_for_update()
+        current_user_for_update()
     db.session.add(BlacklistedToken(jti=claims["jti"], expires_at=from_timestamp(claims["exp"])))
     try:
         # The insert goes first: a second logout of the same token fails here, on
         # the unique jti, before it changes anything else.
         db.session.flush()
         if family is not None:
-            _revoke_family(family, utc_now())
+            revoke_family(family, utc_now())
         db.session.commit()
     except IntegrityError:
         # Another request revoked the same token between our check and this insert.
@@ -179,17 +199,21 @@ def process_logout_request(refresh_token=None):
 
 def process_logout_all_request():
     """Revoke every access and refresh token of the current user, on every instance."""
-    user = _current_user_for_update()
-    _revoke_all_tokens(user)
+    user = current_user_for_update()
+    user.revoke_all_tokens(utc_now())
     db.session.commit()
     audit("logout_all", public_id=user.public_id)
     return {"status": "success", "message": "successfully logged out everywhere"}, HTTPStatus.OK
 
 
 def process_password_change_request(current_password, new_password):
-    """Change the password, revoke every token of the user, and answer a fresh token pair."""
+    """Change the password, end every login of the user, and answer a fresh token pair.
+
+    Mailed tokens issued under the old password stop working, and a notice is
+    mailed to the account's address.
+    """
     # Locked and freshly read: a concurrent change waits, then checks the new hash.
-    user = _current_user_for_update()
+    user = current_user_for_update()
     # replace_password also refuses if the hash changed after this read (SQLite
     # takes no row lock): of two changes from one current password, one wins.
     if not user.check_password(current_password) or not user.replace_password(new_password):
@@ -197,16 +221,32 @@ def process_password_change_request(current_password, new_password):
         db.session.rollback()
         audit("password_change_failed", reason="wrong_password", public_id=public_id)
         raise login_failed()
-    _revoke_all_tokens(user)
-    refresh_token = user.encode_refresh_token()
+    user.revoke_all_tokens(utc_now(), password_changed=True)
+    mail.queue(outbox.PASSWORD_CHANGED, user.email)
+    session, refresh_token = start_session(user)
     db.session.commit()
+    mail.notify()
     audit("password_changed", public_id=user.public_id)
-    return _create_auth_successful_response(
-        user, refresh_token, HTTPStatus.OK, "successfully changed password"
+    return create_auth_successful_response(
+        user, session, refresh_token, HTTPStatus.OK, "successfully changed password"
     )
 
 
-def _current_user_for_update():
+def start_session(user, now=None):
+    """Start a login of ``user`` from this request's client; return it and its refresh token.
+
+    The user agent and the address (behind TRUSTED_PROXY_COUNT's proxies) are the
+    ones GET /auth/sessions shows.
+    """
+    session = UserSession.start(user, *_client(), now=now)
+    return session, user.encode_refresh_token(session, now=now)
+
+
+def _client():
+    return request.user_agent.string or None, request.remote_addr
+
+
+def current_user_for_update():
     """Lock and load the token's user (see User.lock_by_id), and check the token again.
 
     The user may have been deleted meanwhile, or a logout-all or password change
@@ -230,31 +270,18 @@ def _token_rejected(reason):
     raise token_refused(reason)
 
 
-def _revoke_all_tokens(user):
-    """Raise the user's token version (atomically) and revoke all its refresh tokens.
-
-    Access tokens carry the version they were issued under (claim ``ver``): the
-    token check refuses every older one as superseded.
-    """
-    db.session.execute(
-        db.update(User)
-        .where(User.id == user.id)
-        .values(token_version=User.token_version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(
-        db.update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utc_now())
-    )
-    db.session.refresh(user, ["token_version"])
-
-
-def _revoke_family(family_id, now):
+def revoke_family(family_id, now):
+    """End one login: revoke its refresh tokens (its family) and its access tokens (sid)."""
     db.session.execute(
         db.update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
+    )
+    db.session.execute(
+        db.update(UserSession)
+        .where(UserSession.id == family_id, UserSession.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -295,12 +322,13 @@ def _email_exists(email):
     return db.session.scalar(db.select(User.id).filter_by(email=email)) is not None
 
 
-def _create_auth_successful_response(user, refresh_token, status_code, message):
+def create_auth_successful_response(user, session, refresh_token, status_code, message):
+    """Answer a new token pair of the login ``session``: the register/login body."""
     config = current_app.config
     response = jsonify(
         status="success",
         message=message,
-        access_token=user.encode_access_token(),
+        access_token=user.encode_access_token(session.id),
         token_type="bearer",
         expires_in=int(config["ACCESS_TOKEN_LIFETIME"].total_seconds()),
         refresh_token=refresh_token,

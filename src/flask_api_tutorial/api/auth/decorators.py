@@ -59,3 +59,20 @@ def _bearer_token():
     if scheme.lower() != "bearer" or not credentials:
         return None
     return credentials
+
+
+def token_optional(f):
+    """Check a bearer token if the request has one (401 if it fails); else g.current_user is None.
+
+    For requests that take either a token or a body naming the account.
+    """
+
+    @wraps(f)
+    def decorated(*args, **kwargs):
+        if _bearer_token() is None:
+            g.current_user = None
+        else:
+            _check_access_token()
+        return f(*args, **kwargs)
+
+    return decorated

@@ -138,5 +138,8 @@ user_model = Model(
         "token_expires_in": String(
             description="time left on this token, HH:MM:SS", example="00:14:59"
         ),
+        "email_verified": Boolean(
+            default=False, description="whether the address was verified (by mail)"
+        ),
     },
 )

@@ -6,7 +6,6 @@ from flask import abort, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 from flask_restx import Namespace, Resource
 
-from flask_api_tutorial import limiter
 from flask_api_tutorial.api.auth.business import (
     get_logged_in_user,
     process_login_request,
@@ -36,6 +35,7 @@ from flask_api_tutorial.api.dto import (
     status_model,
 )
 from flask_api_tutorial.api.errors import ACCOUNT_LOCKED, TOO_MANY_REQUESTS
+from flask_api_tutorial.api.ratelimits import limit
 from flask_api_tutorial.util.key_util import HS256
 
 auth_ns = Namespace(name="auth", validate=True)
@@ -45,13 +45,7 @@ register_models(auth_ns, token_model, user_model)
 # Rate limits (api/ratelimits.py answers them).
 def _limit(setting, scope, key_func, message, failed_only=False):
     """Limit to the RATELIMIT_* ``setting`` per key; count only 401s if ``failed_only``."""
-    return limiter.limit(
-        lambda: current_app.config[setting],
-        key_func=key_func,
-        scope=scope,
-        error_message=message,
-        deduct_when=_is_failed_login if failed_only else None,
-    )
+    return limit(setting, scope, key_func, message, _is_failed_login if failed_only else None)
 
 
 def _is_failed_login(response):

@@ -1,6 +1,5 @@
 """Request parsers and response models of the widgets namespace: data shapes only."""
 
-import re
 from datetime import datetime, time, timezone
 from urllib.parse import urlsplit
 
@@ -11,9 +10,8 @@ from flask_restx.fields import Boolean, DateTime, Nested, String
 from flask_api_tutorial.api.dto import BodyParser, page_model
 from flask_api_tutorial.hardening import public_url
 from flask_api_tutorial.models.widget import NAME_MAX_LENGTH, NAME_PATTERN, URL_MAX_LENGTH
+from flask_api_tutorial.util.log_util import CONTROL_CHARACTERS
 
-# Characters that have no place in a URL, a stored field or a log line: C0, DEL, C1.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 DEADLINE_TIME = time(23, 59, 59, tzinfo=timezone.utc)
 
 

@@ -1,0 +1,1 @@
+"""The account namespace: password reset, email verification and the list of sessions."""
