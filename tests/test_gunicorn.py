@@ -8,15 +8,43 @@ import pytest
 from flask_api_tutorial import create_app
 from flask_api_tutorial import db as _db
 from flask_api_tutorial.database import dispose_engines
-from flask_api_tutorial.models import User
+from tests.support import databases
 from tests.support.databases import NO_DATABASE
 from tests.support.paths import API, AUTH_LOGIN, AUTH_REGISTER, HEALTH
 from tests.support.servers import GunicornServer
-from tests.util import EMAIL, PASSWORD
+from tests.util import EMAIL, PASSWORD, add_user
 
 WIDGETS = f"{API}/widgets"
 
 pytestmark = [pytest.mark.served]
+
+
+@pytest.fixture(scope="module")
+def server(migrated_template, tmp_path_factory):
+    """Return one gunicorn instance for this module's tests that only send requests.
+
+    Its own database (SQLite: this module is not a PostgreSQL one) holds EMAIL with
+    PASSWORD, an administrator; each test writes rows of its own names only.
+    """
+    path = tmp_path_factory.mktemp("served") / "test.db"
+    url = databases.migrated_sqlite_copy(migrated_template, path)
+    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": url}).app_context():
+        add_user(admin=True)
+        _db.session.remove()
+        dispose_engines()
+    server = GunicornServer(url, workers=1, threads=2).start()
+    yield server
+    server.stop()
+
+
+def _emails(server):
+    """Return the emails registered in ``server``'s database."""
+    url = server.env["DATABASE_URL"]
+    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": url}).app_context():
+        emails = _db.session.scalars(_db.text("SELECT email FROM site_user")).all()
+        _db.session.remove()
+        dispose_engines()
+    return emails
 
 
 @pytest.mark.parametrize(
@@ -80,24 +108,18 @@ def _post_chunked(server, body, chunk_size=8192):
     [b" " * 70_000, b"x" * 70_000, b" " * 1024 * 1024],
     ids=["70 KB of spaces", "70 KB of garbage", "1 MB of spaces"],
 )
-def test_chunked_body_over_the_limit_is_413(served_database, extra):
+def test_chunked_body_over_the_limit_is_413(server, extra):
     """Item 9: before, a valid body padded past the limit was cut short and registered."""
-    server = GunicornServer(served_database).start()
-    try:
-        valid = json.dumps({"email": "chunked@example.com", "password": "correct-horse"})
-        body = valid.encode().ljust(64 * 1024, b" ") + extra
-        status, payload = _post_chunked(server, body)
-        assert status == 413
-        assert set(payload) == {"message"}
-        # Within the limit, the same chunked body registers.
-        assert _post_chunked(server, valid.encode().ljust(64 * 1024 - 1, b" "))[0] == 201
-    finally:
-        server.stop()
-    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": served_database}).app_context():
-        emails = _db.session.scalars(_db.text("SELECT email FROM site_user")).all()
-        _db.session.remove()
-        dispose_engines()
-    assert sorted(emails) == ["chunked@example.com", EMAIL]
+    email = f"chunked-{len(extra)}-{extra[:1].decode()}@example.com".replace(" ", "s")
+    valid = json.dumps({"email": email, "password": "correct-horse"})
+    body = valid.encode().ljust(64 * 1024, b" ") + extra
+    status, payload = _post_chunked(server, body)
+    assert status == 413
+    assert set(payload) == {"message"}
+    assert email not in _emails(server)
+    # Within the limit, the same chunked body registers.
+    assert _post_chunked(server, valid.encode().ljust(64 * 1024 - 1, b" "))[0] == 201
+    assert _emails(server).count(email) == 1
 
 
 def test_sqlite_syncs_every_commit(tmp_path):
@@ -142,50 +164,47 @@ def _send_raw(server, method, path, headers, body=b""):
 
 
 @pytest.mark.parametrize("name", [*CLIENT_HEADERS, "all"])
-def test_links_never_come_from_the_request(served_database, name):
-    with create_app("testing", {"SQLALCHEMY_DATABASE_URI": served_database}).app_context():
-        _db.session.execute(_db.update(User).values(admin=True))
-        _db.session.commit()
-        dispose_engines()
-    server = GunicornServer(served_database, workers=1, threads=2).start()
+def test_links_never_come_from_the_request(server, name):
     host = f"127.0.0.1:{server.port}"
     forged = CLIENT_HEADERS if name == "all" else {name: CLIENT_HEADERS[name]}
-    try:
-        login = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
-        _, _, body = _send_raw(
-            server, "POST", AUTH_LOGIN, {"Host": host, "Content-Type": "application/json"}, login
-        )
-        token = json.loads(body)["access_token"]
-        headers = {"Host": host, "Authorization": f"Bearer {token}", **forged}
-        widget = json.dumps(
-            {"name": "linked", "info_url": "https://example.com", "deadline": "2099-12-31"}
-        ).encode()
-        created = _send_raw(
-            server, "POST", WIDGETS, {**headers, "Content-Type": "application/json"}, widget
-        )
-        listed = _send_raw(server, "GET", f"{WIDGETS}?page=1&per_page=5", headers)
-    finally:
-        server.stop()
+    widget_name = f"linked-{name.replace('_', '-')}"
+    login = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
+    _, _, body = _send_raw(
+        server, "POST", AUTH_LOGIN, {"Host": host, "Content-Type": "application/json"}, login
+    )
+    token = json.loads(body)["access_token"]
+    headers = {"Host": host, "Authorization": f"Bearer {token}", **forged}
+    widget = json.dumps(
+        {"name": widget_name, "info_url": "https://example.com", "deadline": "2099-12-31"}
+    ).encode()
+    created = _send_raw(
+        server, "POST", WIDGETS, {**headers, "Content-Type": "application/json"}, widget
+    )
+    listed = _send_raw(server, "GET", f"{WIDGETS}/{widget_name}", headers)
+    paged = _send_raw(server, "GET", f"{WIDGETS}?page=1&per_page=5", headers)
     status, created_headers, _ = created
     assert status == 201
-    assert created_headers["Location"] == f"{server.env['PUBLIC_BASE_URL']}{WIDGETS}/linked"
-    status, list_headers, list_body = listed
+    assert created_headers["Location"] == (
+        f"{server.env['PUBLIC_BASE_URL']}{WIDGETS}/{widget_name}"
+    )
+    status, _, widget_body = listed
     assert status == 200
-    page = json.loads(list_body)
+    assert json.loads(widget_body)["link"] == f"{WIDGETS}/{widget_name}"
+    status, page_headers, page_body = paged
+    assert status == 200
+    page = json.loads(page_body)
     assert page["links"]["self"] == f"{WIDGETS}?page=1&per_page=5"
-    assert page["items"][0]["link"] == f"{WIDGETS}/linked"
-    assert list_headers["Link"].startswith(f"<{WIDGETS}?page=1&per_page=5>; rel=")
-    assert "evil" not in json.dumps([created_headers, list_headers, page])
+    assert page["items"] and all(
+        item["link"] == f"{WIDGETS}/{item['name']}" for item in page["items"]
+    )
+    assert page_headers["Link"].startswith(f"<{WIDGETS}?page=1&per_page=5>; rel=")
+    assert "evil" not in json.dumps([created_headers, widget_body.decode(), page_headers, page])
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.2", ""])
-def test_a_host_not_served_is_400(served_database, host):
-    server = GunicornServer(served_database, workers=1, threads=2).start()
-    try:
-        status, headers, body = _send_raw(server, "GET", HEALTH, {"Host": host})
-        good, _, _ = _send_raw(server, "GET", HEALTH, {"Host": f"127.0.0.1:{server.port}"})
-    finally:
-        server.stop()
+def test_a_host_not_served_is_400(server, host):
+    status, headers, body = _send_raw(server, "GET", HEALTH, {"Host": host})
+    good, _, _ = _send_raw(server, "GET", HEALTH, {"Host": f"127.0.0.1:{server.port}"})
     assert (status, good) == (400, 200)
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body) == {"message": "This server does not answer for that Host."}
