@@ -245,6 +245,7 @@ def mailing_server(app, database, mailbox):
         MAIL_BACKEND="smtp",
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(mailbox.port),
+        MAIL_SEND_IN_BACKGROUND="true",
     ).start()
     yield instance
     instance.stop()

@@ -157,6 +157,7 @@ def live_server(served_database, mail_folder):
         MAIL_BACKEND="smtp",
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(mail_folder.port),
+        MAIL_SEND_IN_BACKGROUND="true",
         MAIL_POLL_SECONDS="1",
     ).start()
     yield server

@@ -49,8 +49,11 @@ class GunicornServer:
             "GUNICORN_ACCESS_LOG": "",
             # Load and race tests send many requests from 127.0.0.1 on purpose.
             "RATELIMIT_ENABLED": "false",
-            # Mails are printed to the output (tests that read them from SMTP say so).
+            # Mails are printed to the output (tests that read them from SMTP say so),
+            # by a sender only where a test asks for one: a sender still working
+            # after its test would write into the next test's database.
             "MAIL_BACKEND": "console",
+            "MAIL_SEND_IN_BACKGROUND": "false",
             **env,
         }
         self.process = None
