@@ -13,10 +13,9 @@ from flask_restx import abort, marshal
 from flask_api_tutorial import db, mail
 from flask_api_tutorial.api.account.dto import session_model
 from flask_api_tutorial.api.auth.business import (
-    create_auth_successful_response,
     current_user_for_update,
+    finish_password_change,
     revoke_family,
-    start_session,
 )
 from flask_api_tutorial.api.errors import (
     BAD_REQUEST,
@@ -59,15 +58,7 @@ def process_password_reset(token, password):
     if not user.replace_password(password):
         _token_refused(purposes.PASSWORD_RESET, "password_changed")
     user.email_verified = True
-    user.revoke_all_tokens(utc_now(), password_changed=True)
-    mail.queue(outbox.PASSWORD_CHANGED, user.email)
-    session, refresh_token = start_session(user)
-    db.session.commit()
-    mail.notify()
-    audit("password_reset", public_id=user.public_id)
-    return create_auth_successful_response(
-        user, session, refresh_token, HTTPStatus.OK, "successfully reset password"
-    )
+    return finish_password_change(user, "password_reset", "successfully reset password")
 
 
 def process_email_verification(token):

@@ -221,15 +221,22 @@ def process_password_change_request(current_password, new_password):
         db.session.rollback()
         audit("password_change_failed", reason="wrong_password", public_id=public_id)
         raise login_failed()
+    return finish_password_change(user, "password_changed", "successfully changed password")
+
+
+def finish_password_change(user, event, message):
+    """After a new password (change or reset): end every login, mail a notice, answer.
+
+    Every token of the user stops working, mailed tokens issued under the old
+    password too; the answer is a fresh token pair of a new login.
+    """
     user.revoke_all_tokens(utc_now(), password_changed=True)
     mail.queue(outbox.PASSWORD_CHANGED, user.email)
     session, refresh_token = start_session(user)
     db.session.commit()
     mail.notify()
-    audit("password_changed", public_id=user.public_id)
-    return create_auth_successful_response(
-        user, session, refresh_token, HTTPStatus.OK, "successfully changed password"
-    )
+    audit(event, public_id=user.public_id)
+    return create_auth_successful_response(user, session, refresh_token, HTTPStatus.OK, message)
 
 
 def start_session(user, now=None):
